@@ -1,0 +1,145 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Upcoming features every target builds with: explicit `any`, and imports that are only as
+// visible as they are declared.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "fiso-flow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fiso-flow", targets: ["FisoFlowCLI"]),
+        .executable(name: "cel-conformance", targets: ["CELConformance"]),
+        .executable(name: "fiso-bench", targets: ["FisoBenchmarks"]),
+        .library(name: "FisoCEL", targets: ["FisoCEL"]),
+        .library(name: "FisoJSON", targets: ["FisoJSON"]),
+        .library(name: "FisoWasm", targets: ["FisoWasm"]),
+        .library(name: "FisoFlow", targets: ["FisoFlow"]),
+    ],
+    dependencies: [
+        // Keep at most one trait per dependency: SwiftPM 6.3 re-orders trait flags on every
+        // re-plan and then rebuilds packages that have two or more enabled.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2", traits: ["MultiThread"]),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: Libraries that know nothing of flows
+
+        .target(
+            name: "FisoJSON",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FisoCEL",
+            dependencies: ["FisoJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FisoWasm",
+            dependencies: [
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmKitWASI", package: "WasmKit"),
+                .product(name: "WASI", package: "WasmKit"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: The runtime
+
+        .target(
+            name: "FisoFlow",
+            dependencies: [
+                "FisoJSON",
+                "FisoCEL",
+                "FisoWasm",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+
+        .executableTarget(
+            name: "FisoFlowCLI",
+            dependencies: [
+                "FisoFlow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CELConformance",
+            dependencies: [
+                "FisoCEL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FisoBenchmarks",
+            dependencies: [
+                "FisoFlow",
+                "FisoCEL",
+                "FisoJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+
+        .testTarget(
+            name: "FisoJSONTests",
+            dependencies: ["FisoJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FisoCELTests",
+            dependencies: ["FisoCEL", "FisoJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FisoWasmTests",
+            dependencies: ["FisoWasm"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FisoFlowTests",
+            dependencies: [
+                "FisoFlow",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,333 @@
+import Yams
+
+/// Reads flow files (YAML) into validated ``FlowDefinition``s, reporting every problem found.
+public struct FlowFileParser: Sendable {
+    public var registry: ComponentRegistry
+    /// Clusters from the shared Kafka cluster file.
+    public var sharedKafkaClusters: [String: KafkaClusterDefinition]
+    public var kafkaConfigPath: String
+    /// Compiles `transform` and `cloudevents` expressions; nil in builds without an expression
+    /// language, where those sections are reported as unavailable.
+    public var expressions: (any ExpressionCompiling)?
+
+    static let topLevelKeys = [
+        "name", "source", "transform", "cloudevents", "interceptors", "sink", "errorHandling", "kafka",
+    ]
+
+    public init(
+        registry: ComponentRegistry = .standard,
+        sharedKafkaClusters: [String: KafkaClusterDefinition] = [:],
+        kafkaConfigPath: String = "",
+        expressions: (any ExpressionCompiling)? = nil
+    ) {
+        self.registry = registry
+        self.sharedKafkaClusters = sharedKafkaClusters
+        self.kafkaConfigPath = kafkaConfigPath
+        self.expressions = expressions
+    }
+
+    /// Parses one flow file. Returns the flow, or every problem found in it.
+    public func parse(_ text: String, file: String) -> Result<FlowDefinition, ConfigError> {
+        let problems = ConfigProblems(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            return .failure(ConfigError(problems: [yamlSyntaxProblem(error, file: file)]))
+        }
+        guard let root else {
+            return .failure(ConfigError("the file is empty; a flow needs at least name, source and sink", file: file))
+        }
+        let document = ConfigNode(node: root, path: "", problems: problems)
+        guard let top = document.mapping(allowedKeys: Self.topLevelKeys) else {
+            return .failure(ConfigError(problems: problems.all))
+        }
+        let flow = readFlow(top, file: file, problems: problems)
+        if let flow, problems.isEmpty { return .success(flow) }
+        return .failure(ConfigError(problems: problems.all))
+    }
+
+    private func readFlow(_ top: ConfigMapping, file: String, problems: ConfigProblems) -> FlowDefinition? {
+        let name = readName(top["name"])
+        let clusters = readKafkaClusters(top["kafka"])
+        let context = ConfigContext(
+            kafkaClusters: sharedKafkaClusters.merging(clusters ?? [:]) { _, inline in inline },
+            kafkaConfigPath: kafkaConfigPath
+        )
+
+        let source = readComponent(
+            top["source"], role: "source", known: registry.sources.map(\.name),
+            lookup: { registry.source(named: $0).map { ($0.configKeys, $0.parse, $0.makeSource != nil) } },
+            context: context
+        )
+        let sink = readComponent(
+            top["sink"], role: "sink", known: registry.sinks.map(\.name),
+            lookup: { registry.sink(named: $0).map { ($0.configKeys, $0.parse, $0.makeSink != nil) } },
+            context: context
+        )
+        var interceptors: [ComponentDefinition<any InterceptorSettings>] = []
+        for element in top["interceptors"].sequence() ?? [] {
+            if let interceptor = readComponent(
+                element, role: "interceptor", known: registry.interceptors.map(\.name),
+                lookup: {
+                    registry.interceptor(named: $0).map { ($0.configKeys, $0.parse, $0.makeInterceptor != nil) }
+                },
+                context: context
+            ) {
+                interceptors.append(interceptor)
+            }
+        }
+        let transform = readTransform(top["transform"])
+        let cloudEvents = readCloudEvents(top["cloudevents"])
+        let errorHandling = readErrorHandling(top["errorHandling"], context: context)
+
+        guard let name, let source, let sink, let errorHandling, let cloudEvents else {
+            if top["source"].isMissing { top["source"].problem("is required") }
+            if top["sink"].isMissing { top["sink"].problem("is required") }
+            return nil
+        }
+        let flow = FlowDefinition(
+            name: name, file: file, source: source, transform: transform, cloudEvents: cloudEvents,
+            interceptors: interceptors, sink: sink, errorHandling: errorHandling, kafkaClusters: context.kafkaClusters
+        )
+        checkCombination(flow, top: top)
+        return flow
+    }
+
+    // MARK: Sections
+
+    private func readName(_ node: ConfigNode) -> String? {
+        guard let name = node.requiredString() else { return nil }
+        guard name.count <= 200, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+        else {
+            node.problem(
+                "\"\(name)\" is not a valid flow name: use letters, digits, '.', '_' and '-' (at most 200); "
+                    + "it appears in metrics, the CloudEvent source and topic names"
+            )
+            return nil
+        }
+        return name
+    }
+
+    private func readComponent<Settings>(
+        _ node: ConfigNode, role: String, known: [String],
+        lookup: (String) -> ([String], @Sendable (ConfigMapping, ConfigContext) -> Settings?, Bool)?,
+        context: ConfigContext
+    ) -> ComponentDefinition<Settings>? {
+        if node.isMissing { return nil }
+        guard let block = node.mapping(allowedKeys: ["type", "config"]) else { return nil }
+        guard let type = block["type"].requiredString() else { return nil }
+        guard let (configKeys, parse, isAvailable) = lookup(type) else {
+            block["type"].problem("unknown \(role) type \"\(type)\" (known: \(known.joined(separator: ", ")))")
+            return nil
+        }
+        guard let config = block["config"].mapping(allowedKeys: configKeys) else { return nil }
+        let settings = parse(config, context)
+        if !isAvailable {
+            block["type"].problem(
+                "\(role) type \"\(type)\" is recognised but not available in this build of fiso-flow yet"
+            )
+            return nil
+        }
+        return settings.map { ComponentDefinition(type: type, settings: $0) }
+    }
+
+    private func readTransform(_ node: ConfigNode) -> TransformDefinition? {
+        if node.isMissing { return nil }
+        guard let block = node.mapping(allowedKeys: ["fields"]) else { return nil }
+        guard let members = block["fields"].freeMapping() else { return nil }
+        if members.isEmpty {
+            block["fields"].problem("is required when transform is present: map output field names to CEL expressions")
+            return nil
+        }
+        var fields: [(name: String, expression: String)] = []
+        var lines: [Int?] = []
+        for (name, valueNode) in members {
+            guard let expression = valueNode.requiredString() else { continue }
+            if let expressions {
+                if let error = expressions.check(expression) {
+                    valueNode.problem(error)
+                    continue
+                }
+            } else {
+                valueNode.problem("CEL expressions are not available in this build of fiso-flow yet")
+                continue
+            }
+            fields.append((name, expression))
+            lines.append(valueNode.line)
+        }
+        return TransformDefinition(fields: fields, lines: lines)
+    }
+
+    private func readCloudEvents(_ node: ConfigNode) -> CloudEventOverrides? {
+        guard let block = node.mapping(allowedKeys: CloudEventOverrides.keys) else { return nil }
+        var overrides = CloudEventOverrides()
+        for key in CloudEventOverrides.keys {
+            let valueNode = block[key]
+            guard let value = valueNode.string() else { continue }
+            if value.isEmpty {
+                valueNode.problem("must not be empty; remove the key to use the default")
+                continue
+            }
+            if let expressions {
+                if let error = expressions.checkOverride(value) {
+                    valueNode.problem(error)
+                    continue
+                }
+            } else if key == "data" {
+                valueNode.problem("CEL expressions are not available in this build of fiso-flow yet")
+                continue
+            }
+            overrides[key] = value
+        }
+        return overrides
+    }
+
+    private func readErrorHandling(_ node: ConfigNode, context: ConfigContext) -> ErrorHandlingPolicy? {
+        guard
+            let block = node.mapping(allowedKeys: [
+                "deadLetterTopic", "deadLetterCluster", "maxRetries", "backoff", "commitPolicy", "transactionalId",
+            ])
+        else { return nil }
+        var policy = ErrorHandlingPolicy()
+        if let topic = block["deadLetterTopic"].string() {
+            if KafkaNames.isValidTopic(topic) {
+                policy.deadLetterTopic = topic
+            } else {
+                block["deadLetterTopic"].problem(KafkaNames.invalidTopicMessage(topic))
+            }
+        }
+        if !block["deadLetterCluster"].isMissing {
+            policy.deadLetterCluster = context.requireKafkaCluster(block["deadLetterCluster"])
+        }
+        if let retries = block["maxRetries"].int(range: 0...100) { policy.maxRetries = retries }
+        if let backoff = readBackoff(block["backoff"]) { policy.backoff = backoff }
+        if let commit = block["commitPolicy"].oneOf(ErrorHandlingPolicy.CommitPolicy.allCases.map(\.rawValue)) {
+            policy.commitPolicy = ErrorHandlingPolicy.CommitPolicy(rawValue: commit) ?? .sinkOrDeadLetter
+        }
+        policy.transactionalID = block["transactionalId"].string()
+        return policy
+    }
+
+    /// `backoff: exponential`, `backoff: constant`, or a mapping with the details.
+    private func readBackoff(_ node: ConfigNode) -> BackoffPolicy? {
+        if node.isMissing { return nil }
+        var policy = BackoffPolicy.default
+        if node.node?.scalar != nil {
+            guard let kind = node.oneOf(BackoffPolicy.Kind.allCases.map(\.rawValue)) else { return nil }
+            policy.kind = BackoffPolicy.Kind(rawValue: kind) ?? .exponential
+            return policy
+        }
+        guard let block = node.mapping(allowedKeys: ["type", "initial", "max", "multiplier", "jitter"]) else {
+            return nil
+        }
+        if let kind = block["type"].oneOf(BackoffPolicy.Kind.allCases.map(\.rawValue)) {
+            policy.kind = BackoffPolicy.Kind(rawValue: kind) ?? .exponential
+        }
+        if let initial = block["initial"].duration() { policy.initial = initial }
+        if let maximum = block["max"].duration() { policy.maximum = maximum }
+        if let multiplier = block["multiplier"].double() {
+            if multiplier >= 1 { policy.multiplier = multiplier } else { block["multiplier"].problem("must be ≥ 1") }
+        }
+        if let jitter = block["jitter"].double() {
+            if (0...1).contains(jitter) { policy.jitter = jitter } else { block["jitter"].problem("must be 0…1") }
+        }
+        if policy.initial > policy.maximum {
+            block["initial"].problem("must not exceed max (\(GoDuration.format(policy.maximum)))")
+        }
+        return policy
+    }
+
+    private func readKafkaClusters(_ node: ConfigNode) -> [String: KafkaClusterDefinition]? {
+        guard let block = node.mapping(allowedKeys: ["clusters"]) else { return nil }
+        return KafkaClusterFile.readClusters(block["clusters"])
+    }
+
+    // MARK: Rules across sections
+
+    private func checkCombination(_ flow: FlowDefinition, top: ConfigMapping) {
+        let errorHandling = top["errorHandling"]
+        let policy = flow.errorHandling
+        let kafkaSource = flow.source.settings as? KafkaSourceSettings
+        let kafkaSink = flow.sink.settings as? KafkaSinkSettings
+        if policy.commitPolicy != .sinkOrDeadLetter, kafkaSource == nil {
+            errorHandling.child("commitPolicy").problem(
+                "\"\(policy.commitPolicy.rawValue)\" applies only to kafka sources; this flow's source is "
+                    + "\(flow.source.type)"
+            )
+        }
+        if policy.commitPolicy == .kafkaTransaction {
+            if kafkaSink == nil {
+                errorHandling.child("commitPolicy").problem("kafka_transaction needs a kafka sink")
+            }
+            if policy.transactionalID?.isEmpty ?? true {
+                errorHandling.child("transactionalId").problem("is required when commitPolicy is kafka_transaction")
+            }
+            if let kafkaSource, let kafkaSink, kafkaSource.cluster != kafkaSink.cluster {
+                errorHandling.child("commitPolicy").problem(
+                    "kafka_transaction needs the source and sink on the same cluster "
+                        + "(source: \(kafkaSource.cluster), sink: \(kafkaSink.cluster))"
+                )
+            }
+        }
+        if policy.deadLetterTopic != nil, kafkaSource == nil, policy.deadLetterCluster == nil {
+            errorHandling.child("deadLetterTopic").problem(
+                "a \(flow.source.type) source has no Kafka cluster of its own: set errorHandling.deadLetterCluster "
+                    + "(or remove deadLetterTopic to answer errors to the caller)"
+            )
+        }
+    }
+
+    private func yamlSyntaxProblem(_ error: any Error, file: String) -> ConfigProblem {
+        if let yamlError = error as? YamlError {
+            switch yamlError {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                .composer(_, let problem, let mark, _):
+                return ConfigProblem(file: file, path: "", line: mark.line, message: "invalid YAML: \(problem)")
+            default: break
+            }
+        }
+        return ConfigProblem(file: file, path: "", message: "invalid YAML: \(error)")
+    }
+}
+
+extension CloudEventOverrides {
+    static let keys = ["id", "type", "source", "subject", "data", "datacontenttype", "dataschema"]
+
+    subscript(key: String) -> String? {
+        get { configured.first { $0.attribute == key }?.expression }
+        set {
+            switch key {
+            case "id": id = newValue
+            case "type": type = newValue
+            case "source": source = newValue
+            case "subject": subject = newValue
+            case "data": data = newValue
+            case "datacontenttype": dataContentType = newValue
+            case "dataschema": dataSchema = newValue
+            default: break
+            }
+        }
+    }
+}
+
+/// Checks expressions while flow files are validated. The CEL integration provides it.
+public protocol ExpressionCompiling: Sendable {
+    /// A readable compile error for a `transform.fields` expression, or nil when it compiles.
+    func check(_ expression: String) -> String?
+    /// The same for a `cloudevents` attribute, where text that is not an expression over known
+    /// variables is a literal string.
+    func checkOverride(_ text: String) -> String?
+}
+
+/// Kafka's naming rules, checked where flows name topics.
+enum KafkaNames {
+    static func isValidTopic(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 249 && name != "." && name != ".."
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
+    static func invalidTopicMessage(_ name: String) -> String {
+        "\"\(name)\" is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' (at most 249)"
+    }
+}

@@ -1,0 +1,59 @@
+import FisoJSON
+import Foundation
+
+/// One event on its way through a flow.
+public struct Event: Sendable {
+    /// The event body as JSON.
+    public var payload: JSONValue
+    public var headers: EventHeaders
+    /// Ties the logs of one event together across services; forwarded to the sink.
+    public var correlationID: String
+    /// The CloudEvent attributes this event has: those of the incoming CloudEvent when the
+    /// payload is one, otherwise the values the envelope will get.
+    public var attributes: CloudEventAttributes
+    /// What the source knows about where the event came from (e.g. `http.path`, `kafka.topic`,
+    /// `kafka.partition`, `kafka.offset`). Logged with every message about the event.
+    public var origin: [(key: String, value: String)]
+
+    public init(
+        payload: JSONValue, headers: EventHeaders = [:], correlationID: String,
+        attributes: CloudEventAttributes, origin: [(key: String, value: String)] = []
+    ) {
+        self.payload = payload
+        self.headers = headers
+        self.correlationID = correlationID
+        self.attributes = attributes
+        self.origin = origin
+    }
+}
+
+/// The CloudEvents 1.0 context attributes the runtime sets or reads.
+public struct CloudEventAttributes: Sendable, Equatable {
+    public var id: String
+    public var source: String
+    public var type: String
+    public var time: Date
+    public var subject: String?
+    public var dataContentType: String?
+    public var dataSchema: String?
+
+    public init(
+        id: String, source: String, type: String, time: Date, subject: String? = nil,
+        dataContentType: String? = nil, dataSchema: String? = nil
+    ) {
+        self.id = id
+        self.source = source
+        self.type = type
+        self.time = time
+        self.subject = subject
+        self.dataContentType = dataContentType
+        self.dataSchema = dataSchema
+    }
+
+    /// The attributes a new envelope gets for an event of `flow` received at `time`.
+    public static func defaults(flow: String, time: Date = Date()) -> CloudEventAttributes {
+        CloudEventAttributes(
+            id: UUID().uuidString.lowercased(), source: "fiso-flow/\(flow)", type: CloudEvent.defaultType, time: time
+        )
+    }
+}

@@ -1,0 +1,228 @@
+import FisoJSON
+import Foundation
+import Logging
+import Prometheus
+import Synchronization
+
+/// How one event ended.
+public enum EventOutcome: Sendable {
+    /// The sink accepted the event; `reply` is its answer (status and body for HTTP sinks).
+    case delivered(cloudEventID: String, reply: SinkReply)
+    /// The event took the error path.
+    case failed(FlowError)
+}
+
+/// One flow's processing chain: transform → interceptors → CloudEvent → sink, with retries,
+/// metrics and logs. Sources hand events to ``process(_:)``; a pipeline is safe to call from many
+/// tasks at once and keeps count of the events in flight so a stopping flow can drain.
+public final class Pipeline: Sendable {
+    public let flowName: String
+    let transform: (any PayloadTransform)?
+    let interceptors: [any Interceptor]
+    let cloudEvents: (any CloudEventCustomizing)?
+    let sink: any EventSink
+    let errorHandling: ErrorHandlingPolicy
+    let metrics: FlowMetrics
+    let logger: Logger
+    let maxInFlight: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var inFlight = 0
+        var acceptingEvents = true
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public init(
+        flowName: String, transform: (any PayloadTransform)?, interceptors: [any Interceptor],
+        cloudEvents: (any CloudEventCustomizing)?, sink: any EventSink, errorHandling: ErrorHandlingPolicy,
+        metrics: FlowMetrics, logger: Logger, maxInFlight: Int = .max
+    ) {
+        self.flowName = flowName
+        self.transform = transform
+        self.interceptors = interceptors
+        self.cloudEvents = cloudEvents
+        self.sink = sink
+        self.errorHandling = errorHandling
+        self.metrics = metrics
+        self.maxInFlight = maxInFlight
+        var logger = logger
+        logger[metadataKey: "flow"] = .string(flowName)
+        self.logger = logger
+    }
+
+    // MARK: Admission and draining
+
+    /// Reserves a place for one event. Returns the reason when the flow takes no more events now.
+    func admit() -> FlowError? {
+        let refusal: FlowError? = state.withLock { state in
+            guard state.acceptingEvents else {
+                return FlowError(.unavailable, "flow \(flowName) is stopping; retry shortly")
+            }
+            guard state.inFlight < maxInFlight else {
+                return FlowError(.overloaded, "flow \(flowName) has \(maxInFlight) events in flight; retry shortly")
+            }
+            state.inFlight += 1
+            return nil
+        }
+        if refusal == nil { metrics.inFlight.increment() }
+        return refusal
+    }
+
+    private func release() {
+        metrics.inFlight.decrement()
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.inFlight -= 1
+            guard state.inFlight == 0, !state.acceptingEvents else { return [] }
+            defer { state.drainWaiters = [] }
+            return state.drainWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    public var eventsInFlight: Int { state.withLock { $0.inFlight } }
+
+    /// Stops admitting events and returns once every admitted event finished.
+    public func drain() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = state.withLock { state in
+                state.acceptingEvents = false
+                if state.inFlight == 0 { return true }
+                state.drainWaiters.append(continuation)
+                return false
+            }
+            if finished { continuation.resume() }
+        }
+    }
+
+    /// Releases the sink and interceptors. Call after ``drain()``.
+    public func shutdown() async {
+        for interceptor in interceptors { await interceptor.shutdown() }
+        await sink.shutdown()
+    }
+
+    /// Counts an event a source refused before it became an event (bad JSON, too large).
+    public func recordRejected() {
+        metrics.rejected.increment()
+    }
+
+    // MARK: Processing
+
+    /// Runs one event through the flow. Admission is part of the call: an event the flow cannot take
+    /// now fails with `OVERLOADED` or `UNAVAILABLE`.
+    public func process(_ event: Event) async -> EventOutcome {
+        if let refusal = admit() {
+            metrics.rejected.increment()
+            return .failed(refusal)
+        }
+        defer { release() }
+        let start = ContinuousClock.now
+        var logger = logger
+        logger[metadataKey: "correlation_id"] = .string(event.correlationID)
+        for (key, value) in event.origin { logger[metadataKey: key] = .string(value) }
+
+        do {
+            let (cloudEventID, reply) = try await run(event, logger: logger)
+            metrics.succeeded.increment()
+            metrics.duration.record(ContinuousClock.now - start)
+            logger.debug("event delivered", metadata: ["ce_id": .string(cloudEventID)])
+            return .delivered(cloudEventID: cloudEventID, reply: reply)
+        } catch {
+            metrics.failed.increment()
+            metrics.duration.record(ContinuousClock.now - start)
+            if let stage = error.stage { metrics.stageErrors(stage)?.increment() }
+            logger.error(
+                "event failed",
+                metadata: [
+                    "code": .string(error.code.rawValue), "error": .string(error.message),
+                    "attempts": .stringConvertible(error.attempts),
+                ]
+            )
+            return .failed(error)
+        }
+    }
+
+    private func run(_ original: Event, logger: Logger) async throws(FlowError) -> (String, SinkReply) {
+        var event = original
+        if let transform {
+            do {
+                event.payload = try transform.transform(event)
+            } catch {
+                throw FlowError(.transformFailed, "transform failed: \(error)")
+            }
+        }
+        for interceptor in interceptors {
+            do {
+                event = try await interceptor.intercept(event)
+            } catch let failure as InterceptorFailure {
+                metrics.recordInterceptorError(module: failure.interceptor, reason: failure.reason)
+                throw FlowError(.interceptorFailed, "interceptor \(failure.interceptor) failed: \(failure.message)")
+            } catch {
+                metrics.recordInterceptorError(module: interceptor.name, reason: "error")
+                throw FlowError(.interceptorFailed, "interceptor \(interceptor.name) failed: \(error)")
+            }
+        }
+        var cloudEvent =
+            CloudEvent(passingThrough: event.payload)
+            ?? CloudEvent(attributes: original.attributes, data: event.payload)
+        if let cloudEvents {
+            do {
+                try cloudEvents.customize(&cloudEvent, original: original)
+            } catch {
+                throw FlowError(.cloudEventFailed, "cloudevents override failed: \(error)")
+            }
+        }
+        var headers = event.headers
+        headers[CorrelationID.headerName] = event.correlationID
+        let outbound = OutboundEvent(
+            cloudEvent: cloudEvent, body: cloudEvent.serialized(), headers: headers,
+            correlationID: event.correlationID, flow: flowName
+        )
+        let reply = try await deliverWithRetries(outbound, logger: logger)
+        return (cloudEvent.id, reply)
+    }
+
+    private func deliverWithRetries(_ outbound: OutboundEvent, logger: Logger) async throws(FlowError) -> SinkReply {
+        var generator = SystemRandomNumberGenerator()
+        var attempt = 0
+        while true {
+            attempt += 1
+            let failure: SinkError
+            do {
+                return try await sink.deliver(outbound)
+            } catch let error as SinkError {
+                failure = error
+            } catch {
+                failure = SinkError("\(error)", isRetryable: true)
+            }
+            let retriesUsed = attempt - 1
+            guard failure.isRetryable, retriesUsed < errorHandling.maxRetries, !Task.isCancelled else {
+                let summary =
+                    attempt > 1 ? "delivery failed after \(attempt) attempts: \(failure.message)" : failure.message
+                throw FlowError(
+                    .sinkDeliveryFailed, summary,
+                    httpStatus: failure.reply?.status ?? failure.httpStatus ?? 502,
+                    attempts: attempt, downstreamReply: failure.reply
+                )
+            }
+            var wait = errorHandling.backoff.delay(beforeRetry: attempt, using: &generator)
+            if let asked = failure.retryAfter { wait = min(max(asked, wait), errorHandling.backoff.maximum) }
+            logger.warning(
+                "sink delivery failed, retrying",
+                metadata: [
+                    "error": .string(failure.message), "attempt": .stringConvertible(attempt),
+                    "retry_in": .string(GoDuration.format(wait)),
+                ]
+            )
+            metrics.sinkRetries.increment()
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                throw FlowError(
+                    .sinkDeliveryFailed, "delivery abandoned during shutdown: \(failure.message)",
+                    attempts: attempt
+                )
+            }
+        }
+    }
+}

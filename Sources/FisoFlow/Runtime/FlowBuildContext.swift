@@ -1,0 +1,22 @@
+import AsyncHTTPClient
+import Logging
+
+/// What component factories get when a flow is built: the flow's definition and the resources
+/// shared by all flows of the process.
+public struct FlowBuildContext: Sendable {
+    public let flow: FlowDefinition
+    public let metrics: FlowMetrics
+    public let logger: Logger
+    let shared: SharedResources
+
+    public var httpClient: HTTPClient { shared.httpClient }
+    var ingress: HTTPIngress { shared.ingress }
+    var standardOutput: StandardOutput { shared.standardOutput }
+}
+
+/// Resources every flow of one runtime uses.
+struct SharedResources: Sendable {
+    let httpClient: HTTPClient
+    let ingress: HTTPIngress
+    let standardOutput: StandardOutput
+}

@@ -1,0 +1,170 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// `sink.type: http` settings.
+public struct HTTPSinkSettings: SinkSettings {
+    public static let allowedMethods = ["POST", "PUT", "PATCH"]
+    public static let defaultTimeout = Duration.seconds(10)
+    /// Largest downstream response body relayed to synchronous callers.
+    public static let maxReplyBytes = 4 << 20
+
+    public var url: URL
+    public var method: String
+    /// Static headers; they take precedence over headers the event carries.
+    public var headers: [(name: String, value: String)]
+    /// Time one attempt may take, connection included.
+    public var timeout: Duration
+
+    public init(url: URL, method: String = "POST", headers: [(name: String, value: String)] = [], timeout: Duration = Self.defaultTimeout) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.timeout = timeout
+    }
+}
+
+extension SinkType {
+    public static let http = SinkType(
+        name: "http",
+        configKeys: ["url", "method", "headers", "timeout"],
+        parse: { config, _ in
+            guard let text = config["url"].requiredString() else { return nil }
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                let host = url.host, !host.isEmpty
+            else {
+                config["url"].problem("\"\(text)\" is not an http:// or https:// URL with a host")
+                return nil
+            }
+            var settings = HTTPSinkSettings(url: url)
+            if let method = config["method"].string() {
+                if HTTPSinkSettings.allowedMethods.contains(method.uppercased()) {
+                    settings.method = method.uppercased()
+                } else {
+                    config["method"].problem(
+                        "must be one of \(HTTPSinkSettings.allowedMethods.joined(separator: ", ")), got \"\(method)\""
+                    )
+                }
+            }
+            for (name, value) in config["headers"].stringMap() ?? [] {
+                if HTTPHeaderRules.isValidName(name), HTTPHeaderRules.isValidValue(value) {
+                    settings.headers.append((name, value))
+                } else {
+                    config["headers"].problem("\"\(name)\" is not a valid HTTP header (name or value)")
+                }
+            }
+            if let timeout = config["timeout"].duration(minimum: .milliseconds(1)) { settings.timeout = timeout }
+            return settings
+        },
+        makeSink: { settings, context in
+            guard let settings = settings as? HTTPSinkSettings else { throw SettingsMismatch(expected: "http") }
+            return HTTPSink(settings: settings, client: context.httpClient)
+        }
+    )
+}
+
+/// Delivers CloudEvents (structured mode) to an HTTP endpoint. Each call is one attempt; the
+/// pipeline retries what this reports as retryable: connection errors, timeouts, 5xx and 429.
+struct HTTPSink: EventSink {
+    let settings: HTTPSinkSettings
+    let client: HTTPClient
+
+    func deliver(_ event: OutboundEvent) async throws -> SinkReply {
+        var request = HTTPClientRequest(url: settings.url.absoluteString)
+        request.method = HTTPMethod(rawValue: settings.method)
+        for (name, value) in event.headers
+        where HTTPHeaderRules.isForwardable(name) && HTTPHeaderRules.isValidName(name)
+            && HTTPHeaderRules.isValidValue(value)
+        {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
+        for (name, value) in settings.headers {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
+        request.headers.replaceOrAdd(name: "Content-Type", value: CloudEvent.contentType)
+        request.body = .bytes(ByteBuffer(bytes: event.body))
+
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            let timeout = TimeAmount.nanoseconds(Int64(settings.timeout.seconds * 1e9))
+            response = try await client.execute(request, timeout: timeout)
+            body = try await response.body.collect(upTo: HTTPSinkSettings.maxReplyBytes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw SinkError(
+                "\(settings.url.absoluteString) did not answer within \(GoDuration.format(settings.timeout))",
+                isRetryable: true, httpStatus: 504
+            )
+        } catch is NIOTooManyBytesError {
+            throw SinkError(
+                "\(settings.url.absoluteString) answered with a body over \(ByteSize.format(HTTPSinkSettings.maxReplyBytes))",
+                isRetryable: false
+            )
+        } catch {
+            throw SinkError("cannot reach \(settings.url.absoluteString): \(error)", isRetryable: true)
+        }
+
+        let status = Int(response.status.code)
+        let reply = SinkReply(
+            status: status, headers: response.headers.map { ($0.name, $0.value) }, body: body
+        )
+        switch status {
+        case 200..<300:
+            return reply
+        case 429, 500..<600:
+            throw SinkError(
+                "\(settings.url.absoluteString) answered \(status)", isRetryable: true,
+                retryAfter: response.headers.first(name: "Retry-After").flatMap(RetryAfter.parse), httpStatus: 502
+            )
+        default:
+            throw SinkError(
+                "\(settings.url.absoluteString) answered \(status)", isRetryable: false, reply: reply,
+                httpStatus: (400..<500).contains(status) ? status : 502
+            )
+        }
+    }
+
+    func shutdown() async {
+        // The HTTP client is shared by all flows and shut down by the runtime.
+    }
+}
+
+/// Which event headers may travel as HTTP headers, and which texts are valid at all.
+enum HTTPHeaderRules {
+    /// Headers the sink sets itself or that belong to one connection.
+    static let reserved: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
+        "content-length", "content-type", "content-encoding", "expect",
+    ]
+
+    static func isForwardable(_ name: String) -> Bool { !reserved.contains(name.lowercased()) }
+
+    /// RFC 9110 token characters.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            }
+    }
+
+    /// No control characters other than tab: a value from an event must not split a header.
+    static func isValidValue(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+enum RetryAfter {
+    static func parse(_ value: String) -> Duration? {
+        let trimmed = value.trimmingSpaces()
+        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return .seconds(max(0, date.timeIntervalSinceNow))
+    }
+}

@@ -1,0 +1,46 @@
+/// `sink.type: kafka` settings.
+public struct KafkaSinkSettings: SinkSettings, Equatable {
+    public enum RequiredAcks: String, Sendable, CaseIterable {
+        case all
+        case leader = "1"
+        case none = "0"
+    }
+
+    public var cluster: String
+    public var topic: String
+    /// CEL expression computing the record key; nil sends records without a key.
+    public var key: String?
+    public var requiredAcks: RequiredAcks
+    public var idempotent: Bool
+}
+
+extension SinkType {
+    public static let kafka = SinkType(
+        name: "kafka",
+        configKeys: ["cluster", "topic", "key", "requiredAcks", "idempotent"],
+        parse: { config, context in
+            let cluster = context.requireKafkaCluster(config["cluster"])
+            let topic = config["topic"].requiredString()
+            if let topic, !KafkaNames.isValidTopic(topic) {
+                config["topic"].problem(KafkaNames.invalidTopicMessage(topic))
+            }
+            var acks = KafkaSinkSettings.RequiredAcks.all
+            if let text = config["requiredAcks"].string() {
+                if let value = KafkaSinkSettings.RequiredAcks(rawValue: text == "-1" ? "all" : text) {
+                    acks = value
+                } else {
+                    config["requiredAcks"].problem("must be all, 1 or 0, got \"\(text)\"")
+                }
+            }
+            let idempotent = config["idempotent"].bool() ?? true
+            if idempotent, acks != .all {
+                config["requiredAcks"].problem("an idempotent producer needs requiredAcks: all (or set idempotent: false)")
+            }
+            guard let cluster, let topic else { return nil }
+            return KafkaSinkSettings(
+                cluster: cluster, topic: topic, key: config["key"].string(), requiredAcks: acks, idempotent: idempotent
+            )
+        },
+        makeSink: nil
+    )
+}

@@ -1,0 +1,203 @@
+import FisoJSON
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `source.type: http` settings.
+public struct HTTPSourceSettings: SourceSettings, Equatable {
+    public static let defaultAddress = ListenAddress(host: "0.0.0.0", port: 8081)
+    public static let defaultMaxBodyBytes = 1 << 20
+    public static let defaultMaxInFlight = 1024
+
+    public var listenAddress: ListenAddress
+    public var path: String
+    public var maxBodyBytes: Int
+    /// Events of this flow in flight at once; more get 503 with `Retry-After`.
+    public var maxInFlight: Int
+
+    public init(
+        listenAddress: ListenAddress = Self.defaultAddress, path: String = "/",
+        maxBodyBytes: Int = Self.defaultMaxBodyBytes, maxInFlight: Int = Self.defaultMaxInFlight
+    ) {
+        self.listenAddress = listenAddress
+        self.path = path
+        self.maxBodyBytes = maxBodyBytes
+        self.maxInFlight = maxInFlight
+    }
+}
+
+extension SourceType {
+    public static let http = SourceType(
+        name: "http",
+        configKeys: ["listenAddr", "path", "maxBodyBytes", "maxInFlight"],
+        parse: { config, _ in
+            var settings = HTTPSourceSettings()
+            if let text = config["listenAddr"].string() {
+                do {
+                    settings.listenAddress = try ListenAddress(parsing: text)
+                } catch {
+                    config["listenAddr"].problem("\(error)")
+                }
+            }
+            if let path = config["path"].string() {
+                if path.hasPrefix("/"), !path.contains("?"), !path.contains("#"), !path.contains(" ") {
+                    settings.path = path
+                } else {
+                    config["path"].problem("must start with '/' and contain no query, fragment or spaces")
+                }
+            }
+            if let limit = config["maxBodyBytes"].byteSize(minimum: 1) { settings.maxBodyBytes = limit }
+            if let limit = config["maxInFlight"].int(range: 1...1_000_000) { settings.maxInFlight = limit }
+            return settings
+        },
+        makeSource: { settings, context in
+            guard let settings = settings as? HTTPSourceSettings else { throw SettingsMismatch(expected: "http") }
+            return HTTPSource(settings: settings, flowName: context.flow.name, ingress: context.ingress)
+        }
+    )
+}
+
+/// Receives events as HTTP POST requests on a shared listener, and answers each request with the
+/// event's outcome (synchronous mode).
+struct HTTPSource: EventSource {
+    let settings: HTTPSourceSettings
+    let flowName: String
+    let ingress: HTTPIngress
+
+    var description: String { "http \(settings.listenAddress)\(settings.path)" }
+
+    func run(pipeline: Pipeline, lifecycle: SourceLifecycle) async throws {
+        let route = HTTPRoute(
+            address: settings.listenAddress, path: settings.path, flowName: flowName, pipeline: pipeline,
+            maxBodyBytes: settings.maxBodyBytes
+        )
+        let registration = try await ingress.register(route)
+        lifecycle.markStarted()
+        await lifecycle.waitForStopRequest()
+        await ingress.unregister(registration)
+        await pipeline.drain()
+    }
+}
+
+/// Turns HTTP requests into events for the flow registered on the request's path.
+struct HTTPIngressResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let listener: HTTPListener
+
+    /// Headers that describe the HTTP exchange rather than the event; they are not passed on.
+    static let connectionHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
+        "trailer", "transfer-encoding", "upgrade", "host", "content-length", "content-type", "content-encoding",
+        "expect", "accept-encoding",
+    ]
+
+    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        let path = request.uri.path
+        guard let route = listener.route(for: path) else {
+            return Self.errorResponse(FlowError(.notFound, "no flow is listening on path \(path)"))
+        }
+        guard request.method == .post else {
+            var response = Self.errorResponse(
+                FlowError(.methodNotAllowed, "use POST to send events (got \(request.method.rawValue))")
+            )
+            response.headers[.allow] = "POST"
+            return response
+        }
+        let pipeline = route.pipeline
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
+            pipeline.recordRejected()
+            return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: route.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            pipeline.recordRejected()
+            return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
+        }
+        let payload: JSONValue
+        do {
+            payload = try JSONValue(parsing: body.readableBytesView)
+        } catch {
+            pipeline.recordRejected()
+            return Self.errorResponse(FlowError(.invalidJSON, "request body is not valid JSON: \(error)"))
+        }
+
+        var headers = EventHeaders()
+        for field in request.headers where !Self.connectionHeaders.contains(field.name.canonicalName) {
+            if let existing = headers[field.name.rawName] {
+                headers[field.name.rawName] = existing + ", " + field.value
+            } else {
+                headers[field.name.rawName] = field.value
+            }
+        }
+        let correlationID = CorrelationID.of(headers)
+        let event = Event(
+            payload: payload, headers: headers, correlationID: correlationID,
+            attributes: CloudEvent.attributes(of: payload) ?? .defaults(flow: route.flowName),
+            origin: [("http.path", path)]
+        )
+        var response = Self.response(for: await pipeline.process(event))
+        if let name = HTTPField.Name(CorrelationID.headerName) { response.headers[name] = correlationID }
+        return response
+    }
+
+    static func tooLarge(_ limit: Int) -> FlowError {
+        FlowError(.payloadTooLarge, "request body exceeds the flow's limit of \(ByteSize.format(limit))")
+    }
+
+    static func response(for outcome: EventOutcome) -> Response {
+        switch outcome {
+        case .delivered(let id, let reply):
+            guard let status = reply.status else {
+                return jsonResponse(status: 202, ["id": .string(id), "status": "accepted"])
+            }
+            return passThrough(reply, status: status)
+        case .failed(let error):
+            if let reply = error.downstreamReply, let status = reply.status, (400..<500).contains(status) {
+                return passThrough(reply, status: status)
+            }
+            var response = errorResponse(error)
+            if error.code == .overloaded || error.code == .unavailable {
+                response.headers[.retryAfter] = "1"
+            }
+            return response
+        }
+    }
+
+    /// The sink's answer, relayed to the caller (status, content type and body).
+    static func passThrough(_ reply: SinkReply, status: Int) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in reply.headers {
+            if let fieldName = HTTPField.Name(name), relayedReplyHeaders.contains(fieldName) {
+                headers[fieldName] = value
+            }
+        }
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: headers,
+            body: ResponseBody(byteBuffer: reply.body ?? ByteBuffer())
+        )
+    }
+
+    static let relayedReplyHeaders: Set<HTTPField.Name> = [.contentType, .location, .retryAfter, .eTag]
+
+    static func errorResponse(_ error: FlowError) -> Response {
+        jsonResponse(status: error.httpStatus, ["error": .string(error.message), "code": .string(error.code.rawValue)])
+    }
+
+    static func jsonResponse(status: Int, _ object: JSONObject) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(object).serialized()))
+        )
+    }
+}
+
+/// A component factory got settings of another type; a programming error, reported not trapped.
+struct SettingsMismatch: Error, CustomStringConvertible {
+    var expected: String
+    var description: String { "internal error: settings are not those of a \(expected) component" }
+}
