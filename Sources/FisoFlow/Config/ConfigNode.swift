@@ -25,14 +25,17 @@ public struct ConfigNode {
     let node: Node?
     public let path: String
     let problems: ConfigProblems
+    /// The line of the enclosing mapping, reported for a missing key.
+    let parentLine: Int?
 
-    init(node: Node?, path: String, problems: ConfigProblems) {
+    init(node: Node?, path: String, problems: ConfigProblems, parentLine: Int? = nil) {
         self.node = node
         self.path = path
         self.problems = problems
+        self.parentLine = parentLine
     }
 
-    public var line: Int? { node?.mark?.line }
+    public var line: Int? { node?.mark?.line ?? parentLine }
 
     /// True when the key was absent or explicitly `null`/`~`.
     public var isMissing: Bool {
@@ -50,7 +53,9 @@ public struct ConfigNode {
     }
 
     func child(_ key: String) -> ConfigNode {
-        ConfigNode(node: node?.mapping?[key], path: path.isEmpty ? key : "\(path).\(key)", problems: problems)
+        ConfigNode(
+            node: node?.mapping?[key], path: path.isEmpty ? key : "\(path).\(key)", problems: problems, parentLine: line
+        )
     }
 
     // MARK: Shapes

@@ -48,6 +48,9 @@ public final class FlowRuntime: Service {
         // Sinks deliver many events to few hosts: allow enough connections per host for the
         // flows' in-flight limits instead of AsyncHTTPClient's default of 8.
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        // A refused connection is a failed attempt for the pipeline's retry and backoff, not
+        // something the client should silently retry until the attempt's deadline.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.decompression = .disabled
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {

@@ -1,0 +1,100 @@
+import FisoJSON
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A real HTTP server on 127.0.0.1 and a free port that records what it receives and answers as
+/// the test tells it to. It stops when the closure given to ``withTestReceiver(_:_:)`` returns.
+final class TestReceiver: Sendable {
+    struct Received: Sendable {
+        var method: String
+        var path: String
+        var headers: [String: String]
+        var body: [UInt8]
+
+        var json: JSONValue? { try? JSONValue(parsing: body) }
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.key.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    struct Answer: Sendable {
+        var status: Int
+        var body: String = ""
+        var headers: [String: String] = [:]
+        var delay: Duration = .zero
+    }
+
+    typealias Behaviour = @Sendable (_ requestNumber: Int, _ request: Received) -> Answer
+
+    private let received = Mutex<[Received]>([])
+    private let behaviour: Behaviour
+    private let portBox = Mutex<Int?>(nil)
+
+    init(behaviour: @escaping Behaviour) {
+        self.behaviour = behaviour
+    }
+
+    var port: Int { portBox.withLock { $0 } ?? 0 }
+    var url: String { "http://127.0.0.1:\(port)/events" }
+    var requests: [Received] { received.withLock { $0 } }
+    var count: Int { received.withLock { $0.count } }
+
+    fileprivate func setPort(_ port: Int) { portBox.withLock { $0 = port } }
+
+    fileprivate func handle(_ request: Request) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 16 << 20)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.rawName] = field.value }
+        let entry = Received(
+            method: request.method.rawValue, path: request.uri.path, headers: headers,
+            body: Array(body.readableBytesView)
+        )
+        let number = received.withLock { list in
+            list.append(entry)
+            return list.count
+        }
+        let answer = behaviour(number, entry)
+        if answer.delay > .zero { try await Task.sleep(for: answer.delay) }
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        for (name, value) in answer.headers {
+            if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
+        }
+        return Response(
+            status: HTTPResponse.Status(code: answer.status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body))
+        )
+    }
+}
+
+/// Runs `body` with a started receiver; the receiver stops afterwards.
+func withTestReceiver<T: Sendable>(
+    _ behaviour: @escaping TestReceiver.Behaviour = { _, _ in .init(status: 200, body: #"{"ok":true}"#) },
+    _ body: @Sendable (TestReceiver) async throws -> T
+) async throws -> T {
+    let receiver = TestReceiver(behaviour: behaviour)
+    let (started, startedContinuation) = AsyncStream.makeStream(of: Int.self)
+    let application = Application(
+        responder: CallbackResponder<BasicRequestContext> { request, _ in try await receiver.handle(request) },
+        configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0), serverName: nil),
+        onServerRunning: { channel in
+            startedContinuation.yield(channel.localAddress?.port ?? 0)
+            startedContinuation.finish()
+        },
+        logger: quietLogger
+    )
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [application], logger: quietLogger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        for await port in started { receiver.setPort(port) }
+        defer { tasks.cancelAll() }
+        let result = try await body(receiver)
+        await group.triggerGracefulShutdown()
+        return result
+    }
+}
