@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "FisoCEL", targets: ["FisoCEL"]),
         .library(name: "FisoJSON", targets: ["FisoJSON"]),
         .library(name: "FisoWasm", targets: ["FisoWasm"]),
+        .library(name: "FisoKafka", targets: ["FisoKafka"]),
         .library(name: "FisoFlow", targets: ["FisoFlow"]),
     ],
     dependencies: [
@@ -62,6 +63,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(
+            name: "FisoKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The runtime
 
         .target(
@@ -70,6 +82,7 @@ let package = Package(
                 "FisoJSON",
                 "FisoCEL",
                 "FisoWasm",
+                "FisoKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -133,11 +146,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FisoKafkaTests",
+            dependencies: [
+                "FisoKafka",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FisoFlowTests",
             dependencies: [
                 "FisoFlow",
+                "FisoKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -106,6 +106,12 @@ public struct FlowMetrics: Sendable {
         )
     }
 
+    public func recordDeadLetter(code: FlowError.Code) {
+        registry.makeCounter(
+            descriptor: MetricNames.deadLetters, labels: [("flow", flow), ("code", code.rawValue)]
+        ).increment()
+    }
+
     public func recordModuleReload(module: String, success: Bool) {
         registry.makeCounter(
             descriptor: MetricNames.moduleReloads,

@@ -14,16 +14,25 @@ public struct Event: Sendable {
     /// What the source knows about where the event came from (e.g. `http.path`, `kafka.topic`,
     /// `kafka.partition`, `kafka.offset`). Logged with every message about the event.
     public var origin: [(key: String, value: String)]
+    /// Variables the source adds for expressions, e.g. `kafka` (topic, partition, offset, key,
+    /// timestamp) for events read from Kafka.
+    public var variables: JSONObject
+    /// The bytes as received, when the source has them; a dead-letter record carries these rather
+    /// than the re-serialized payload.
+    public var rawPayload: [UInt8]?
 
     public init(
         payload: JSONValue, headers: EventHeaders = [:], correlationID: String,
-        attributes: CloudEventAttributes, origin: [(key: String, value: String)] = []
+        attributes: CloudEventAttributes, origin: [(key: String, value: String)] = [], variables: JSONObject = [:],
+        rawPayload: [UInt8]? = nil
     ) {
         self.payload = payload
         self.headers = headers
         self.correlationID = correlationID
         self.attributes = attributes
         self.origin = origin
+        self.variables = variables
+        self.rawPayload = rawPayload
     }
 }
 

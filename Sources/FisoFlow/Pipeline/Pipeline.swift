@@ -8,7 +8,10 @@ import Synchronization
 public enum EventOutcome: Sendable {
     /// The sink accepted the event; `reply` is its answer (status and body for HTTP sinks).
     case delivered(cloudEventID: String, reply: SinkReply)
-    /// The event took the error path.
+    /// The event took the error path and is stored in the dead-letter topic.
+    case deadLettered(FlowError)
+    /// The event took the error path and is not stored anywhere (no dead-letter topic, or writing
+    /// to it failed as well).
     case failed(FlowError)
 }
 
@@ -21,6 +24,7 @@ public final class Pipeline: Sendable {
     let interceptors: [any Interceptor]
     let cloudEvents: (any CloudEventCustomizing)?
     let sink: any EventSink
+    let deadLetters: (any DeadLetterPublishing)?
     let errorHandling: ErrorHandlingPolicy
     let metrics: FlowMetrics
     let logger: Logger
@@ -35,7 +39,8 @@ public final class Pipeline: Sendable {
 
     public init(
         flowName: String, transform: (any PayloadTransform)?, interceptors: [any Interceptor],
-        cloudEvents: (any CloudEventCustomizing)?, sink: any EventSink, errorHandling: ErrorHandlingPolicy,
+        cloudEvents: (any CloudEventCustomizing)?, sink: any EventSink,
+        deadLetters: (any DeadLetterPublishing)? = nil, errorHandling: ErrorHandlingPolicy,
         metrics: FlowMetrics, logger: Logger, maxInFlight: Int = .max
     ) {
         self.flowName = flowName
@@ -43,6 +48,7 @@ public final class Pipeline: Sendable {
         self.interceptors = interceptors
         self.cloudEvents = cloudEvents
         self.sink = sink
+        self.deadLetters = deadLetters
         self.errorHandling = errorHandling
         self.metrics = metrics
         self.maxInFlight = maxInFlight
@@ -138,7 +144,29 @@ public final class Pipeline: Sendable {
                     "attempts": .stringConvertible(error.attempts),
                 ]
             )
-            return .failed(error)
+            return await deadLetter(event, error: error, logger: logger)
+        }
+    }
+
+    /// Sends an event that failed (in the pipeline, or at the source before it became an event, e.g.
+    /// bytes that are not JSON) to the dead-letter topic, when the flow has one.
+    public func deadLetter(_ event: Event, error: FlowError, logger: Logger? = nil) async -> EventOutcome {
+        guard let deadLetters else { return .failed(error) }
+        let letter = DeadLetter(
+            payload: event.rawPayload ?? event.payload.serialized(), headers: event.headers, error: error,
+            flow: flowName, correlationID: event.correlationID, origin: event.origin
+        )
+        do {
+            try await deadLetters.publish(letter)
+            metrics.recordDeadLetter(code: error.code)
+            return .deadLettered(error)
+        } catch {
+            (logger ?? self.logger).error(
+                "dead-letter write failed", metadata: ["code": .string(letter.error.code.rawValue), "error": .string("\(error)")]
+            )
+            var failure = letter.error
+            failure.message += "; writing it to the dead-letter topic failed too: \(error)"
+            return .failed(failure)
         }
     }
 
@@ -175,7 +203,7 @@ public final class Pipeline: Sendable {
         var headers = event.headers
         headers[CorrelationID.headerName] = event.correlationID
         let outbound = OutboundEvent(
-            cloudEvent: cloudEvent, body: cloudEvent.serialized(), headers: headers,
+            event: event, cloudEvent: cloudEvent, body: cloudEvent.serialized(), headers: headers,
             correlationID: event.correlationID, flow: flowName
         )
         let reply = try await deliverWithRetries(outbound, logger: logger)

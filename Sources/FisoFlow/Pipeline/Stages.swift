@@ -1,4 +1,5 @@
 import FisoJSON
+import Foundation
 import NIOCore
 
 /// `transform.fields`: computes a new payload from an event.
@@ -81,6 +82,8 @@ public struct SinkError: Error, Sendable, CustomStringConvertible {
 
 /// The envelope ready for the sink.
 public struct OutboundEvent: Sendable {
+    /// The event after transform and interceptors (sinks that compute a key or route read it).
+    public var event: Event
     public var cloudEvent: CloudEvent
     /// The serialized CloudEvent (structured mode JSON).
     public var body: [UInt8]
@@ -96,4 +99,37 @@ public protocol EventSink: Sendable {
     func deliver(_ event: OutboundEvent) async throws -> SinkReply
     /// Flushes and releases what the sink holds once no event uses it any more.
     func shutdown() async
+}
+
+/// A failed event on its way to the dead-letter topic.
+public struct DeadLetter: Sendable {
+    /// The payload as received (or re-serialized when the source kept no bytes).
+    public var payload: [UInt8]
+    /// The headers the event arrived with.
+    public var headers: EventHeaders
+    public var error: FlowError
+    public var flow: String
+    public var correlationID: String
+    public var failedAt: Date
+    /// Where the event came from (`kafka.topic`, `kafka.partition`, `kafka.offset`, …).
+    public var origin: [(key: String, value: String)]
+
+    public init(
+        payload: [UInt8], headers: EventHeaders, error: FlowError, flow: String, correlationID: String,
+        failedAt: Date = Date(), origin: [(key: String, value: String)] = []
+    ) {
+        self.payload = payload
+        self.headers = headers
+        self.error = error
+        self.flow = flow
+        self.correlationID = correlationID
+        self.failedAt = failedAt
+        self.origin = origin
+    }
+}
+
+/// Writes failed events somewhere safe (the dead-letter topic).
+public protocol DeadLetterPublishing: Sendable {
+    /// Succeeds only once the dead letter is stored (e.g. acknowledged by the broker).
+    func publish(_ letter: DeadLetter) async throws
 }

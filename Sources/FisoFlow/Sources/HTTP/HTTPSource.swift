@@ -154,6 +154,10 @@ struct HTTPIngressResponder: HTTPResponder {
                 return jsonResponse(status: 202, ["id": .string(id), "status": "accepted"])
             }
             return passThrough(reply, status: status)
+        case .deadLettered(let error):
+            var response = response(for: .failed(error))
+            if let name = HTTPField.Name("X-Fiso-Dead-Lettered") { response.headers[name] = "true" }
+            return response
         case .failed(let error):
             if let reply = error.downstreamReply, let status = reply.status, (400..<500).contains(status) {
                 return passThrough(reply, status: status)
