@@ -15,6 +15,46 @@ extension JSONValue {
     /// The same text as ``serialized()``, as a `String`.
     public var jsonText: String { String(decoding: serialized(), as: UTF8.self) }
 
+    /// Indented JSON text (two spaces per level), for people reading it.
+    public var prettyText: String {
+        var output: [UInt8] = []
+        serializePretty(into: &output, indent: 0)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private func serializePretty(into output: inout [UInt8], indent: Int) {
+        func newline(_ level: Int) {
+            output.append(UInt8(ascii: "\n"))
+            output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: level * 2))
+        }
+        switch self {
+        case .array(let elements) where !elements.isEmpty:
+            output.append(UInt8(ascii: "["))
+            for (position, element) in elements.enumerated() {
+                if position > 0 { output.append(UInt8(ascii: ",")) }
+                newline(indent + 1)
+                element.serializePretty(into: &output, indent: indent + 1)
+            }
+            newline(indent)
+            output.append(UInt8(ascii: "]"))
+        case .object(let members) where !members.isEmpty:
+            output.append(UInt8(ascii: "{"))
+            var first = true
+            for (key, value) in members {
+                if !first { output.append(UInt8(ascii: ",")) }
+                first = false
+                newline(indent + 1)
+                JSONValue.serializeString(key, into: &output)
+                output.append(contentsOf: ": ".utf8)
+                value.serializePretty(into: &output, indent: indent + 1)
+            }
+            newline(indent)
+            output.append(UInt8(ascii: "}"))
+        default:
+            serialize(into: &output)
+        }
+    }
+
     /// Appends the compact JSON text of this value to `output`.
     public func serialize(into output: inout [UInt8]) {
         switch self {

@@ -79,6 +79,11 @@ import Testing
         #expect(JSONValue.int(.min).jsonText == "-9223372036854775808")
     }
 
+    @Test func prettyTextIndentsNestedValues() {
+        let value: JSONValue = ["a": [1, ["b": nil]], "c": [:], "d": []]
+        #expect(value.prettyText == "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {},\n  \"d\": []\n}")
+    }
+
     @Test func roundTripsThroughText() throws {
         let text = #"{"id":"a1","n":[1,2.5,{"x":null}],"ok":false,"s":"\u0000"}"#
         let value = try JSONValue(parsing: text)

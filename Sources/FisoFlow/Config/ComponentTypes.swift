@@ -30,17 +30,20 @@ public struct ConfigContext {
 public struct SourceType: Sendable {
     public let name: String
     public let configKeys: [String]
+    /// Variables this source adds for the flow's expressions (e.g. `kafka`).
+    public let expressionVariables: [String]
     let parse: @Sendable (ConfigMapping, ConfigContext) -> (any SourceSettings)?
     /// Nil while the type's settings are validated but its runtime is not in this build.
     let makeSource: (@Sendable (any SourceSettings, FlowBuildContext) async throws -> any EventSource)?
 
     public init(
-        name: String, configKeys: [String],
+        name: String, configKeys: [String], expressionVariables: [String] = [],
         parse: @escaping @Sendable (ConfigMapping, ConfigContext) -> (any SourceSettings)?,
         makeSource: (@Sendable (any SourceSettings, FlowBuildContext) async throws -> any EventSource)?
     ) {
         self.name = name
         self.configKeys = configKeys
+        self.expressionVariables = expressionVariables
         self.parse = parse
         self.makeSource = makeSource
     }

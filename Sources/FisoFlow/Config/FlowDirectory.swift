@@ -62,17 +62,15 @@ public struct LoadedConfiguration: Sendable {
 public struct FlowLoader: Sendable {
     public var registry: ComponentRegistry
     public var kafkaConfigPath: String
-    public var expressions: (any ExpressionCompiling)?
     /// Addresses other parts of the process listen on (the metrics port), which flows must avoid.
     public var reservedAddresses: [ListenAddress]
 
     public init(
         registry: ComponentRegistry = .standard, kafkaConfigPath: String = KafkaClusterFile.defaultPath,
-        expressions: (any ExpressionCompiling)? = nil, reservedAddresses: [ListenAddress] = []
+        reservedAddresses: [ListenAddress] = []
     ) {
         self.registry = registry
         self.kafkaConfigPath = kafkaConfigPath
-        self.expressions = expressions
         self.reservedAddresses = reservedAddresses
     }
 
@@ -89,8 +87,7 @@ public struct FlowLoader: Sendable {
             result.problems[path] = [ConfigProblem(file: path, path: "", message: "cannot read the file: \(reason)")]
         }
         let parser = FlowFileParser(
-            registry: registry, sharedKafkaClusters: sharedClusters, kafkaConfigPath: kafkaConfigPath,
-            expressions: expressions
+            registry: registry, sharedKafkaClusters: sharedClusters, kafkaConfigPath: kafkaConfigPath
         )
         for path in snapshot.flowFiles.keys.sorted() {
             switch parser.parse(snapshot.flowFiles[path]!, file: path) {

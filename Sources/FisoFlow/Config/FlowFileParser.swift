@@ -1,3 +1,4 @@
+import FisoCEL
 import Yams
 
 /// Reads flow files (YAML) into validated ``FlowDefinition``s, reporting every problem found.
@@ -6,9 +7,6 @@ public struct FlowFileParser: Sendable {
     /// Clusters from the shared Kafka cluster file.
     public var sharedKafkaClusters: [String: KafkaClusterDefinition]
     public var kafkaConfigPath: String
-    /// Compiles `transform` and `cloudevents` expressions; nil in builds without an expression
-    /// language, where those sections are reported as unavailable.
-    public var expressions: (any ExpressionCompiling)?
 
     static let topLevelKeys = [
         "name", "source", "transform", "cloudevents", "interceptors", "sink", "errorHandling", "kafka",
@@ -17,13 +15,11 @@ public struct FlowFileParser: Sendable {
     public init(
         registry: ComponentRegistry = .standard,
         sharedKafkaClusters: [String: KafkaClusterDefinition] = [:],
-        kafkaConfigPath: String = "",
-        expressions: (any ExpressionCompiling)? = nil
+        kafkaConfigPath: String = ""
     ) {
         self.registry = registry
         self.sharedKafkaClusters = sharedKafkaClusters
         self.kafkaConfigPath = kafkaConfigPath
-        self.expressions = expressions
     }
 
     /// Parses one flow file. Returns the flow, or every problem found in it.
@@ -77,8 +73,11 @@ public struct FlowFileParser: Sendable {
                 interceptors.append(interceptor)
             }
         }
-        let transform = readTransform(top["transform"])
-        let cloudEvents = readCloudEvents(top["cloudevents"])
+        let expressions = FlowExpressions(
+            sourceVariables: source.flatMap { registry.source(named: $0.type)?.expressionVariables } ?? []
+        )
+        let transform = readTransform(top["transform"], expressions: expressions)
+        let cloudEvents = readCloudEvents(top["cloudevents"], expressions: expressions)
         let errorHandling = readErrorHandling(top["errorHandling"], context: context)
 
         guard let name, let source, let sink, let errorHandling, let cloudEvents else {
@@ -132,7 +131,7 @@ public struct FlowFileParser: Sendable {
         return settings.map { ComponentDefinition(type: type, settings: $0) }
     }
 
-    private func readTransform(_ node: ConfigNode) -> TransformDefinition? {
+    private func readTransform(_ node: ConfigNode, expressions: FlowExpressions) -> TransformDefinition? {
         if node.isMissing { return nil }
         guard let block = node.mapping(allowedKeys: ["fields"]) else { return nil }
         guard let members = block["fields"].freeMapping() else { return nil }
@@ -144,13 +143,10 @@ public struct FlowFileParser: Sendable {
         var lines: [Int?] = []
         for (name, valueNode) in members {
             guard let expression = valueNode.requiredString() else { continue }
-            if let expressions {
-                if let error = expressions.check(expression) {
-                    valueNode.problem(error)
-                    continue
-                }
-            } else {
-                valueNode.problem("CEL expressions are not available in this build of fiso-flow yet")
+            do {
+                _ = try expressions.compile(expression)
+            } catch {
+                valueNode.problem(Self.describe(error))
                 continue
             }
             fields.append((name, expression))
@@ -159,7 +155,7 @@ public struct FlowFileParser: Sendable {
         return TransformDefinition(fields: fields, lines: lines)
     }
 
-    private func readCloudEvents(_ node: ConfigNode) -> CloudEventOverrides? {
+    private func readCloudEvents(_ node: ConfigNode, expressions: FlowExpressions) -> CloudEventOverrides? {
         guard let block = node.mapping(allowedKeys: CloudEventOverrides.keys) else { return nil }
         var overrides = CloudEventOverrides()
         for key in CloudEventOverrides.keys {
@@ -169,13 +165,10 @@ public struct FlowFileParser: Sendable {
                 valueNode.problem("must not be empty; remove the key to use the default")
                 continue
             }
-            if let expressions {
-                if let error = expressions.checkOverride(value) {
-                    valueNode.problem(error)
-                    continue
-                }
-            } else if key == "data" {
-                valueNode.problem("CEL expressions are not available in this build of fiso-flow yet")
+            do {
+                _ = try expressions.override(value)
+            } catch {
+                valueNode.problem(Self.describe(error))
                 continue
             }
             overrides[key] = value
@@ -278,6 +271,12 @@ public struct FlowFileParser: Sendable {
         }
     }
 
+    /// A CEL compile error as a one-problem message: position, reason and the caret snippet.
+    static func describe(_ error: CELCompileError) -> String {
+        "CEL error at column \(error.column)\(error.line > 1 ? " of line \(error.line)" : ""): \(error.message)\n"
+            + error.snippet
+    }
+
     private func yamlSyntaxProblem(_ error: any Error, file: String) -> ConfigProblem {
         if let yamlError = error as? YamlError {
             switch yamlError {
@@ -309,15 +308,6 @@ extension CloudEventOverrides {
             }
         }
     }
-}
-
-/// Checks expressions while flow files are validated. The CEL integration provides it.
-public protocol ExpressionCompiling: Sendable {
-    /// A readable compile error for a `transform.fields` expression, or nil when it compiles.
-    func check(_ expression: String) -> String?
-    /// The same for a `cloudevents` attribute, where text that is not an expression over known
-    /// variables is a literal string.
-    func checkOverride(_ text: String) -> String?
 }
 
 /// Kafka's naming rules, checked where flows name topics.

@@ -37,9 +37,19 @@ public struct CloudEvent: Sendable {
     public var type: String { json["type"]?.stringValue ?? "" }
     public var source: String { json["source"]?.stringValue ?? "" }
 
-    /// Replaces one context attribute (or `data`).
+    /// Replaces one context attribute (or `data`). A new attribute goes before `data`, where
+    /// readers expect the context attributes.
     public mutating func set(_ attribute: String, to value: JSONValue) {
-        json[attribute] = value
+        if json[attribute] == nil, attribute != "data", let dataIndex = json.index(forKey: "data") {
+            json.updateValue(value, forKey: attribute, insertingAt: dataIndex)
+        } else {
+            json[attribute] = value
+        }
+    }
+
+    /// Removes an optional attribute (e.g. `subject`).
+    public mutating func remove(_ attribute: String) {
+        json.removeValue(forKey: attribute)
     }
 
     public func serialized() -> [UInt8] { JSONValue.object(json).serialized() }

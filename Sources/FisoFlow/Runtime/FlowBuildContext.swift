@@ -10,12 +10,17 @@ public struct FlowBuildContext: Sendable {
     let shared: SharedResources
 
     public var httpClient: HTTPClient { shared.httpClient }
+    /// The flow's expression language: CEL with the event variables and those of its source.
+    public var expressions: FlowExpressions {
+        FlowExpressions(sourceVariables: shared.registry.source(named: flow.source.type)?.expressionVariables ?? [])
+    }
     var ingress: HTTPIngress { shared.ingress }
     var standardOutput: StandardOutput { shared.standardOutput }
 }
 
 /// Resources every flow of one runtime uses.
 struct SharedResources: Sendable {
+    let registry: ComponentRegistry
     let httpClient: HTTPClient
     let ingress: HTTPIngress
     let standardOutput: StandardOutput

@@ -14,26 +14,53 @@ struct FlowFactory: Sendable {
     let metricsRegistry: PrometheusCollectorRegistry
     let shared: SharedResources
     let logger: Logger
-    /// Builds `transform` and `cloudevents` stages; nil where the build has no expression language.
-    let expressionStages: (any ExpressionStageBuilding)?
 
     struct BuildError: Error, CustomStringConvertible {
         var description: String
     }
 
-    func build(_ definition: FlowDefinition) async throws -> BuiltFlow {
+    func context(for definition: FlowDefinition) -> FlowBuildContext {
         var logger = logger
         logger[metadataKey: "flow"] = .string(definition.name)
         let metrics = FlowMetrics(flow: definition.name, registry: metricsRegistry)
-        let context = FlowBuildContext(flow: definition, metrics: metrics, logger: logger, shared: shared)
+        return FlowBuildContext(flow: definition, metrics: metrics, logger: logger, shared: shared)
+    }
 
-        guard let sinkType = registry.sink(named: definition.sink.type), let makeSink = sinkType.makeSink else {
-            throw BuildError(description: "sink type \(definition.sink.type) is not available")
-        }
+    /// The pipeline and the source of a flow.
+    func build(_ definition: FlowDefinition) async throws -> BuiltFlow {
+        let context = context(for: definition)
         guard let sourceType = registry.source(named: definition.source.type),
             let makeSource = sourceType.makeSource
         else {
             throw BuildError(description: "source type \(definition.source.type) is not available")
+        }
+        let pipeline = try await makePipeline(definition, context: context)
+        do {
+            let source = try await makeSource(definition.source.settings, context)
+            return BuiltFlow(definition: definition, pipeline: pipeline, source: source)
+        } catch {
+            await pipeline.shutdown()
+            throw error
+        }
+    }
+
+    /// The processing chain of a flow; `sink` replaces the configured sink (for dry runs).
+    func makePipeline(
+        _ definition: FlowDefinition, context: FlowBuildContext, sink replacement: (any EventSink)? = nil
+    ) async throws -> Pipeline {
+        let expressions = context.expressions
+        let transform = try definition.transform.map { try CELPayloadTransform($0, expressions: expressions) }
+        let cloudEvents =
+            definition.cloudEvents.isEmpty
+            ? nil : try CELCloudEventOverrides(definition.cloudEvents, expressions: expressions)
+        let sink: any EventSink
+        if let replacement {
+            sink = replacement
+        } else {
+            guard let sinkType = registry.sink(named: definition.sink.type), let makeSink = sinkType.makeSink else {
+                throw BuildError(description: "sink type \(definition.sink.type) is not available")
+            }
+            sink = try await makeSink(definition.sink.settings, context)
         }
         var interceptors: [any Interceptor] = []
         do {
@@ -45,31 +72,13 @@ struct FlowFactory: Sendable {
             }
         } catch {
             for built in interceptors { await built.shutdown() }
+            await sink.shutdown()
             throw error
         }
-        var transform: (any PayloadTransform)?
-        var cloudEvents: (any CloudEventCustomizing)?
-        if definition.transform != nil || !definition.cloudEvents.isEmpty {
-            guard let expressionStages else {
-                throw BuildError(description: "transform and cloudevents need CEL, which this build lacks")
-            }
-            transform = try definition.transform.map { try expressionStages.makeTransform($0) }
-            cloudEvents = definition.cloudEvents.isEmpty ? nil : try expressionStages.makeOverrides(definition.cloudEvents)
-        }
-        let sink = try await makeSink(definition.sink.settings, context)
-        let source = try await makeSource(definition.source.settings, context)
-        let maxInFlight = (definition.source.settings as? HTTPSourceSettings)?.maxInFlight ?? .max
-        let pipeline = Pipeline(
+        return Pipeline(
             flowName: definition.name, transform: transform, interceptors: interceptors, cloudEvents: cloudEvents,
-            sink: sink, errorHandling: definition.errorHandling, metrics: metrics, logger: logger,
-            maxInFlight: maxInFlight
+            sink: sink, errorHandling: definition.errorHandling, metrics: context.metrics, logger: context.logger,
+            maxInFlight: (definition.source.settings as? HTTPSourceSettings)?.maxInFlight ?? .max
         )
-        return BuiltFlow(definition: definition, pipeline: pipeline, source: source)
     }
-}
-
-/// Builds the expression-driven stages of a flow (`transform.fields`, `cloudevents`).
-public protocol ExpressionStageBuilding: Sendable {
-    func makeTransform(_ transform: TransformDefinition) throws -> any PayloadTransform
-    func makeOverrides(_ overrides: CloudEventOverrides) throws -> any CloudEventCustomizing
 }

@@ -58,7 +58,7 @@ public final class FlowRuntime: Service {
                 let ingress = HTTPIngress(spawner: spawner, logger: self.logger)
                 self.ingress.withLock { $0 = ingress }
                 let shared = SharedResources(
-                    httpClient: httpClient, ingress: ingress, standardOutput: self.standardOutput
+                    registry: self.configuration.registry, httpClient: httpClient, ingress: ingress, standardOutput: self.standardOutput
                 )
                 let supervisor = FlowSupervisor(runtime: self, shared: shared, spawner: spawner)
                 try await supervisor.startInitialFlows()
@@ -113,7 +113,7 @@ final class FlowSupervisor: Sendable {
         self.spawner = spawner
         self.factory = FlowFactory(
             registry: runtime.configuration.registry, metricsRegistry: runtime.metricsRegistry, shared: shared,
-            logger: runtime.logger, expressionStages: runtime.configuration.expressionStages
+            logger: runtime.logger
         )
         reloadsOK = runtime.metricsRegistry.makeCounter(descriptor: MetricNames.configReloads, labels: [("result", "success")])
         reloadsFailed = runtime.metricsRegistry.makeCounter(descriptor: MetricNames.configReloads, labels: [("result", "error")])

@@ -16,10 +16,6 @@ public struct RuntimeConfiguration: Sendable {
     /// `FISO_RELOAD_INTERVAL`: how often flow files (and modules) are checked for changes.
     public var reloadInterval: Duration
     public var registry: ComponentRegistry
-    /// Compiles `transform`/`cloudevents` expressions during validation.
-    public var expressions: (any ExpressionCompiling)?
-    /// Builds the `transform`/`cloudevents` stages.
-    public var expressionStages: (any ExpressionStageBuilding)?
 
     public init(
         configDirectory: String = Self.defaultConfigDirectory,
@@ -27,9 +23,7 @@ public struct RuntimeConfiguration: Sendable {
         metricsAddress: ListenAddress = Self.defaultMetricsAddress,
         shutdownTimeout: Duration = Self.defaultShutdownTimeout,
         reloadInterval: Duration = Self.defaultReloadInterval,
-        registry: ComponentRegistry = .standard,
-        expressions: (any ExpressionCompiling)? = nil,
-        expressionStages: (any ExpressionStageBuilding)? = nil
+        registry: ComponentRegistry = .standard
     ) {
         self.configDirectory = configDirectory
         self.kafkaConfigPath = kafkaConfigPath
@@ -37,15 +31,12 @@ public struct RuntimeConfiguration: Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.reloadInterval = reloadInterval
         self.registry = registry
-        self.expressions = expressions
-        self.expressionStages = expressionStages
     }
 
     /// The loader that validates flow files the way this runtime will run them.
     public var loader: FlowLoader {
         FlowLoader(
-            registry: registry, kafkaConfigPath: kafkaConfigPath, expressions: expressions,
-            reservedAddresses: [metricsAddress]
+            registry: registry, kafkaConfigPath: kafkaConfigPath, reservedAddresses: [metricsAddress]
         )
     }
 

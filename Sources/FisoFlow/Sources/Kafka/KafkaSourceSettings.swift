@@ -21,6 +21,7 @@ extension SourceType {
     public static let kafka = SourceType(
         name: "kafka",
         configKeys: ["cluster", "topic", "topics", "consumerGroup", "startOffset", "maxInFlight"],
+        expressionVariables: ["kafka"],
         parse: { config, context in
             let cluster = context.requireKafkaCluster(config["cluster"])
             var topics: [String] = []
