@@ -23,6 +23,11 @@ public struct ComponentDefinition<Settings: Sendable>: Sendable {
 
 /// Settings of a source type; each type defines its own struct.
 public protocol SourceSettings: Sendable {}
+/// Settings of a source that listens on an address (and must not collide with another).
+public protocol ListeningSourceSettings: SourceSettings {
+    var listenAddress: ListenAddress { get }
+}
+
 /// Settings of a sink type; each type defines its own struct.
 public protocol SinkSettings: Sendable {}
 /// Settings of an interceptor type; each type defines its own struct.

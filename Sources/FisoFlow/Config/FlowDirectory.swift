@@ -121,24 +121,31 @@ public struct FlowLoader: Sendable {
                     file: flow.file, path: "name", message: "flow name \"\(flow.name)\" is also used by \(other.file)"
                 )
             }
-            guard let mine = flow.source.settings as? HTTPSourceSettings,
-                let theirs = other.source.settings as? HTTPSourceSettings
+            guard let mine = (flow.source.settings as? any ListeningSourceSettings)?.listenAddress,
+                let theirs = (other.source.settings as? any ListeningSourceSettings)?.listenAddress
             else { continue }
-            if mine.listenAddress == theirs.listenAddress, mine.path == theirs.path {
-                return ConfigProblem(
-                    file: flow.file, path: "source.config.path",
-                    message: "path \(mine.path) on \(mine.listenAddress) is already used by flow \(other.name) (\(other.file))"
-                )
+            let bothHTTP = flow.source.settings is HTTPSourceSettings && other.source.settings is HTTPSourceSettings
+            if bothHTTP, mine == theirs {
+                if let myPath = (flow.source.settings as? HTTPSourceSettings)?.path,
+                    myPath == (other.source.settings as? HTTPSourceSettings)?.path
+                {
+                    return ConfigProblem(
+                        file: flow.file, path: "source.config.path",
+                        message: "path \(myPath) on \(mine) is already used by flow \(other.name) (\(other.file))"
+                    )
+                }
+                continue
             }
-            if mine.listenAddress.conflicts(with: theirs.listenAddress) {
+            if mine.port != 0, mine == theirs || mine.conflicts(with: theirs) {
                 return ConfigProblem(
                     file: flow.file, path: "source.config.listenAddr",
-                    message: "\(mine.listenAddress) overlaps \(theirs.listenAddress) of flow \(other.name); flows "
-                        + "sharing a port must use the same listenAddr"
+                    message: bothHTTP
+                        ? "\(mine) overlaps \(theirs) of flow \(other.name); flows sharing a port must use the same listenAddr"
+                        : "\(mine) is also used by flow \(other.name) (\(other.file)); only http sources share a port"
                 )
             }
         }
-        if let address = (flow.source.settings as? HTTPSourceSettings)?.listenAddress {
+        if let address = (flow.source.settings as? any ListeningSourceSettings)?.listenAddress {
             for reserved in reservedAddresses where reserved.port == address.port && address.port != 0 {
                 return ConfigProblem(
                     file: flow.file, path: "source.config.listenAddr",

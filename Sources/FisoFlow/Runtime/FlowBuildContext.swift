@@ -10,6 +10,8 @@ public struct FlowBuildContext: Sendable {
     let shared: SharedResources
 
     public var httpClient: HTTPClient { shared.httpClient }
+    /// How long a stopping source may take to finish what it is doing (`FISO_SHUTDOWN_TIMEOUT`).
+    public var shutdownTimeout: Duration { shared.shutdownTimeout }
     /// The flow's expression language: CEL with the event variables and those of its source.
     public var expressions: FlowExpressions {
         FlowExpressions(sourceVariables: shared.registry.source(named: flow.source.type)?.expressionVariables ?? [])
@@ -24,4 +26,5 @@ struct SharedResources: Sendable {
     let httpClient: HTTPClient
     let ingress: HTTPIngress
     let standardOutput: StandardOutput
+    let shutdownTimeout: Duration
 }

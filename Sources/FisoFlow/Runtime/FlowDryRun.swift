@@ -32,7 +32,8 @@ public enum FlowDryRun {
             let result = try await TaskSpawner.run { spawner in
                 let shared = SharedResources(
                     registry: registry, httpClient: httpClient,
-                    ingress: HTTPIngress(spawner: spawner, logger: logger), standardOutput: StandardOutput()
+                    ingress: HTTPIngress(spawner: spawner, logger: logger), standardOutput: StandardOutput(),
+                    shutdownTimeout: .seconds(1)
                 )
                 let factory = FlowFactory(
                     registry: registry, metricsRegistry: PrometheusCollectorRegistry(), shared: shared, logger: logger

@@ -58,7 +58,8 @@ public final class FlowRuntime: Service {
                 let ingress = HTTPIngress(spawner: spawner, logger: self.logger)
                 self.ingress.withLock { $0 = ingress }
                 let shared = SharedResources(
-                    registry: self.configuration.registry, httpClient: httpClient, ingress: ingress, standardOutput: self.standardOutput
+                    registry: self.configuration.registry, httpClient: httpClient, ingress: ingress,
+                    standardOutput: self.standardOutput, shutdownTimeout: self.configuration.shutdownTimeout
                 )
                 let supervisor = FlowSupervisor(runtime: self, shared: shared, spawner: spawner)
                 try await supervisor.startInitialFlows()

@@ -5,7 +5,7 @@ import Hummingbird
 import NIOCore
 
 /// `source.type: http` settings.
-public struct HTTPSourceSettings: SourceSettings, Equatable {
+public struct HTTPSourceSettings: ListeningSourceSettings, Equatable {
     public static let defaultAddress = ListenAddress(host: "0.0.0.0", port: 8081)
     public static let defaultMaxBodyBytes = 1 << 20
     public static let defaultMaxInFlight = 1024
