@@ -252,18 +252,22 @@ struct JSONParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
+        var isASCII = true
         // Fast path: no escapes, plain bytes up to the closing quote.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == ASCII.quote {
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                // ASCII needs no validation, and most keys and values are ASCII.
+                if isASCII { return String(decoding: slice, as: UTF8.self) }
                 guard let text = String(validating: slice, as: UTF8.self) else {
                     index = start
                     throw error("string is not valid UTF-8")
                 }
                 return text
             }
+            if byte >= 0x80 { isASCII = false }
             if byte == ASCII.backslash { break }
             if byte < 0x20 { throw error("control character in string must be escaped") }
             index += 1

@@ -11,11 +11,12 @@ struct GRPCBenchmark: AsyncParsableCommand {
         commandName: "grpc",
         abstract: "Streaming gRPC ingest throughput and Ack latency against a bare gRPC echo baseline.",
         discussion: """
-            Everything runs in this process on 127.0.0.1 unless --target names a running fiso-flow gRPC source. \
-            The baseline is a bare EventService that acknowledges each event as it reads it (generated code, no \
-            FisoGRPC machinery); "fiso-grpc echo" is FisoGRPC's EventIngestService (ordering, pending-Ack window) \
-            with a handler that acknowledges at once. Rounds alternate the services so machine noise hits all \
-            alike; the best round of each is reported.
+            Everything runs in this process on 127.0.0.1. The baseline is a bare EventService that acknowledges \
+            each event as it reads it (generated code, no FisoGRPC machinery); "fiso-grpc echo" is FisoGRPC's \
+            EventIngestService (ordering, pending-Ack window) with a handler that acknowledges at once; \
+            "pipeline" is the fiso-flow runtime with a gRPC → (no transform) → HTTP flow into a local receiver \
+            (or the gRPC source at --target). Rounds alternate the services so machine noise hits all alike; the \
+            best round of each is reported.
             """
     )
 
@@ -25,23 +26,40 @@ struct GRPCBenchmark: AsyncParsableCommand {
     @Option(help: "Event payload size in bytes (a JSON document).") var payloadBytes: Int = 256
     @Option(help: "Rounds per service.") var rounds: Int = 2
     @Option(help: "maxPendingAcks of the fiso-grpc echo service.") var maxPendingAcks: Int = 256
-    @Option(help: "host:port of a running pipeline's gRPC source, measured in the same run.") var target: String?
+    @Option(help: "host:port of a running pipeline's gRPC source to measure instead of the in-process one.")
+    var target: String?
 
     func run() async throws {
-        let pipelineTarget = try target.map { try HostPort(parsing: $0) }
         let payload = Self.payload(bytes: payloadBytes)
-        let results = try await Self.withBareEchoServer { bareTarget in
-            try await Self.withFisoEchoServer(maxPendingAcks: maxPendingAcks) { fisoTarget in
-                var targets: [(name: String, target: HostPort)] = [
-                    ("bare gRPC echo", bareTarget), ("fiso-grpc echo", fisoTarget),
-                ]
-                if let pipelineTarget { targets.append(("pipeline", pipelineTarget)) }
-                return try await Self.compare(
-                    targets: targets, events: events, streams: streams, window: window, payload: payload, rounds: rounds
-                )
+        let measure: @Sendable (HostPort) async throws -> [(name: String, result: StreamingIngestResult)] = {
+            [events, streams, window, rounds, maxPendingAcks] pipelineTarget in
+            try await Self.withBareEchoServer { bareTarget in
+                try await Self.withFisoEchoServer(maxPendingAcks: maxPendingAcks) { fisoTarget in
+                    try await Self.compare(
+                        targets: [
+                            ("bare gRPC echo", bareTarget), ("fiso-grpc echo", fisoTarget), ("pipeline", pipelineTarget),
+                        ],
+                        events: events, streams: streams, window: window, payload: payload, rounds: rounds
+                    )
+                }
+            }
+        }
+        let results: [(name: String, result: StreamingIngestResult)]
+        if let target {
+            results = try await measure(try HostPort(parsing: target))
+        } else {
+            results = try await GRPCPipeline.withGRPCToHTTPFlow(maxPendingAcks: maxPendingAcks) { port in
+                try await measure(HostPort(host: "127.0.0.1", port: port))
             }
         }
         print(Self.report(results, events: events, streams: streams, window: window, payloadBytes: payloadBytes))
+        if let baseline = results.first, let pipeline = results.last, baseline.result.eventsPerSecond > 0 {
+            print(
+                "baseline_events_per_s=\(formatted(baseline.result.eventsPerSecond, decimals: 0)) "
+                    + "pipeline_events_per_s=\(formatted(pipeline.result.eventsPerSecond, decimals: 0)) "
+                    + "ratio=\(formatted(pipeline.result.eventsPerSecond / baseline.result.eventsPerSecond, decimals: 3))"
+            )
+        }
     }
 
     // MARK: Reusable pieces

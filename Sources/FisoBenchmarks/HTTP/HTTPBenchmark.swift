@@ -129,28 +129,13 @@ struct HTTPBenchmark: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fiso-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try freeTCPPort()
         try """
         name: bench
-        source: {type: http, config: {listenAddr: "127.0.0.1:0", path: /in, maxInFlight: 100000}}
+        source: {type: http, config: {listenAddr: "127.0.0.1:\(port)", path: /in, maxInFlight: 100000}}
         sink: {type: http, config: {url: "\(sinkURL)"}}
         """.write(to: directory.appendingPathComponent("bench.yaml"), atomically: true, encoding: .utf8)
-        var logger = Logger(label: "fiso-bench")
-        logger.logLevel = .error
-        let server = FisoFlowServer(
-            configuration: RuntimeConfiguration(
-                configDirectory: directory.path, kafkaConfigPath: "/nonexistent",
-                metricsAddress: ListenAddress(host: "127.0.0.1", port: 0)
-            ),
-            logger: logger
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            while !server.runtime.status.isReady { try await Task.sleep(for: .milliseconds(20)) }
-            let port = server.runtime.boundHTTPPort(for: ListenAddress(host: "127.0.0.1", port: 0)) ?? 0
-            try await body(port)
-            await server.shutdown()
-            try await group.waitForAll()
-        }
+        try await withRuntime(directory: directory.path) { try await body(port) }
     }
 }
 

@@ -10,6 +10,8 @@ public struct FlowBuildContext: Sendable {
     let shared: SharedResources
 
     public var httpClient: HTTPClient { shared.httpClient }
+    /// Kafka clients shared by the flows of this runtime.
+    public var kafka: KafkaClients { shared.kafka }
     /// How long a stopping source may take to finish what it is doing (`FISO_SHUTDOWN_TIMEOUT`).
     public var shutdownTimeout: Duration { shared.shutdownTimeout }
     /// The flow's expression language: CEL with the event variables and those of its source.
@@ -27,4 +29,5 @@ struct SharedResources: Sendable {
     let ingress: HTTPIngress
     let standardOutput: StandardOutput
     let shutdownTimeout: Duration
+    let kafka: KafkaClients
 }

@@ -33,7 +33,7 @@ public enum FlowDryRun {
                 let shared = SharedResources(
                     registry: registry, httpClient: httpClient,
                     ingress: HTTPIngress(spawner: spawner, logger: logger), standardOutput: StandardOutput(),
-                    shutdownTimeout: .seconds(1)
+                    shutdownTimeout: .seconds(1), kafka: KafkaClients(logger: logger)
                 )
                 let factory = FlowFactory(
                     registry: registry, metricsRegistry: PrometheusCollectorRegistry(), shared: shared, logger: logger
@@ -47,6 +47,7 @@ public enum FlowDryRun {
                 }
                 let outcome = await pipeline.process(event)
                 await pipeline.shutdown()
+                await shared.kafka.shutdown()
                 let captured = capture.captured
                 var error: FlowError?
                 if case .failed(let failure) = outcome { error = failure }

@@ -63,7 +63,9 @@ struct FlowFactory: Sendable {
             sink = try await makeSink(definition.sink.settings, context)
         }
         var interceptors: [any Interceptor] = []
+        let deadLetters: (any DeadLetterPublishing)?
         do {
+            deadLetters = try DeadLetterRouting.publisher(for: definition, context: context)
             for interceptor in definition.interceptors {
                 guard let type = registry.interceptor(named: interceptor.type), let make = type.makeInterceptor else {
                     throw BuildError(description: "interceptor type \(interceptor.type) is not available")
@@ -77,7 +79,8 @@ struct FlowFactory: Sendable {
         }
         return Pipeline(
             flowName: definition.name, transform: transform, interceptors: interceptors, cloudEvents: cloudEvents,
-            sink: sink, errorHandling: definition.errorHandling, metrics: context.metrics, logger: context.logger,
+            sink: sink, deadLetters: deadLetters, errorHandling: definition.errorHandling, metrics: context.metrics,
+            logger: context.logger,
             maxInFlight: (definition.source.settings as? HTTPSourceSettings)?.maxInFlight ?? .max
         )
     }

@@ -53,13 +53,15 @@ public final class FlowRuntime: Service {
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.decompression = .disabled
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let kafka = KafkaClients(logger: logger)
         do {
             try await TaskSpawner.run { spawner in
                 let ingress = HTTPIngress(spawner: spawner, logger: self.logger)
                 self.ingress.withLock { $0 = ingress }
                 let shared = SharedResources(
                     registry: self.configuration.registry, httpClient: httpClient, ingress: ingress,
-                    standardOutput: self.standardOutput, shutdownTimeout: self.configuration.shutdownTimeout
+                    standardOutput: self.standardOutput, shutdownTimeout: self.configuration.shutdownTimeout,
+                    kafka: kafka
                 )
                 let supervisor = FlowSupervisor(runtime: self, shared: shared, spawner: spawner)
                 try await supervisor.startInitialFlows()
@@ -71,10 +73,12 @@ public final class FlowRuntime: Service {
                 self.logger.info("draining: no new events are accepted; finishing the ones in flight")
                 await ingress.shutdown()
                 await supervisor.stopAll()
+                await kafka.shutdown()
                 self.status.setPhase(.stopped)
                 self.logger.info("all flows stopped")
             }
         } catch {
+            await kafka.shutdown()
             try? await httpClient.shutdown()
             throw error
         }

@@ -1,0 +1,209 @@
+import ArgumentParser
+import FisoJSON
+import FisoWasm
+import Foundation
+
+/// `fiso-bench wasm`: per-call latency of the example modules through the interceptor path
+/// (``WasmTransformer/transform(_:)`` on a ``WasmExecutor``, a fresh instance per call), with
+/// the same modules under the reference runtime (Wasmtime's Python binding, module compiled once,
+/// fresh store and instance per call) measured in the same run as the baseline.
+struct WasmBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wasm",
+        abstract: "Per-call latency of the example WASM modules on WasmKit, against Wasmtime (Python) as baseline."
+    )
+
+    @Option(help: "Repository root (holds examples/modules and benchmarks/wasm). Default: found from here.")
+    var root: String?
+
+    @Option(help: "Timed calls per C or Zig module.")
+    var calls = 300
+
+    @Option(help: "Timed calls for the Go module (about 0.1 s each on WasmKit).")
+    var goCalls = 30
+
+    @Option(help: "Untimed warm-up calls per module.")
+    var warmup = 5
+
+    @Option(help: "Python interpreter for the reference runtime.")
+    var python = "python3"
+
+    @Flag(help: "Skip the Wasmtime baseline.")
+    var skipReference = false
+
+    @Option(help: "Only these modules (comma-separated: c, zig, go).")
+    var modules = "c,zig,go"
+
+    struct Row {
+        var label: String
+        var file: String
+        var size: Int
+        var wasmkit: WasmBenchmarkReport
+        var reference: (median: Double, p99: Double)?
+        var referenceError: String?
+    }
+
+    mutating func run() async throws {
+        let root = try locateRoot()
+        let examples = root + "/examples/modules"
+        let script = root + "/benchmarks/wasm/wasmtime_reference.py"
+        let input = WasmTransformInput(
+            payload: ["order_id": "123", "amount": 99.99],
+            headers: [:],
+            direction: "inbound"
+        )
+        let inputBytes = try input.encoded()
+        let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("fiso-wasm-bench-input.json")
+        try Data(inputBytes).write(to: inputFile)
+        defer { try? FileManager.default.removeItem(at: inputFile) }
+
+        let wanted = Set(modules.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let candidates = [
+            ("c", "enrich-c (clang)", "enrich-c/enrich.wasm", calls),
+            ("zig", "enrich-zig (zig cc)", "enrich-zig/enrich.wasm", calls),
+            ("go", "enrich-go (Go wasip1)", "enrich-go/enrich.wasm", goCalls),
+        ].filter { wanted.contains($0.0) }
+
+        let engine = WasmKitEngine.shared
+        let executor = WasmExecutor(threadCount: 2, name: "bench-wasm")
+        defer { executor.shutdown() }
+        print(
+            "WASM interceptor benchmark: guide input (\(inputBytes.count) bytes), one call at a time, fresh instance per call"
+        )
+        print(
+            "processors: \(ProcessInfo.processInfo.activeProcessorCount); "
+                + "WasmKit fuel calibration: \(String(format: "%.3g", engine.fuelPerSecond)) fuel/s"
+        )
+
+        var rows: [Row] = []
+        for (_, label, file, callCount) in candidates {
+            let path = examples + "/" + file
+            let transformer = try await WasmTransformer.load(
+                path: path,
+                configuration: WasmModuleConfiguration(timeout: .seconds(60)),
+                engine: engine,
+                executor: executor
+            )
+            let report = try await WasmCallBenchmark.run(transformer, input: input, calls: callCount, warmup: warmup)
+            var row = Row(label: label, file: file, size: transformer.version.fileSize, wasmkit: report)
+            if !skipReference {
+                do {
+                    row.reference = try referenceRun(
+                        script: script,
+                        module: path,
+                        input: inputFile.path,
+                        calls: callCount
+                    )
+                } catch {
+                    row.referenceError = "\(error)"
+                }
+            }
+            rows.append(row)
+            print("  measured \(label): \(report.summaryLine)")
+        }
+        print()
+        print(table(rows))
+        for row in rows where row.label.hasPrefix("enrich-c") || row.label.hasPrefix("enrich-zig") {
+            let median = row.wasmkit.medianMilliseconds
+            print(
+                "goal C/Zig <= 1.0 ms median on WasmKit: \(row.label) \(format(median)) ms — "
+                    + (median <= 1.0 ? "met" : "missed")
+            )
+        }
+        for row in rows where row.referenceError != nil {
+            print("reference run failed for \(row.label): \(row.referenceError ?? "")")
+        }
+    }
+
+    private func table(_ rows: [Row]) -> String {
+        var lines = [
+            pad("module", 22) + pad("size", 12) + pad("calls", 7) + pad("wasmkit median", 16) + pad("p99", 11)
+                + pad("calls/s", 9) + pad("wasmtime-py median", 20) + pad("p99", 11) + "wasmkit/wasmtime (median, p99)"
+        ]
+        for row in rows {
+            var line =
+                pad(row.label, 22) + pad(sizeText(row.size), 12) + pad("\(row.wasmkit.calls)", 7)
+                + pad(format(row.wasmkit.medianMilliseconds) + " ms", 16)
+                + pad(format(row.wasmkit.p99Milliseconds) + " ms", 11)
+                + pad(String(format: "%.0f", row.wasmkit.callsPerSecond), 9)
+            if let reference = row.reference {
+                line +=
+                    pad(format(reference.median) + " ms", 20) + pad(format(reference.p99) + " ms", 11)
+                    + String(
+                        format: "%.2fx, %.2fx",
+                        row.wasmkit.medianMilliseconds / reference.median,
+                        row.wasmkit.p99Milliseconds / reference.p99
+                    )
+            } else {
+                line += pad("-", 20) + pad("-", 11) + "-"
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Runs the Python reference and reads its one-line JSON report.
+    private func referenceRun(script: String, module: String, input: String, calls: Int) throws -> (Double, Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            python, script, "bench", module, "--input", input, "--calls", "\(calls)", "--warmup", "\(warmup)",
+        ]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ReferenceFailure(message: "exit status \(process.terminationStatus): \(errorText)")
+        }
+        let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let report = try JSONValue(parsing: lastLine)
+        guard let median = Self.number(report["median_ms"]), let p99 = Self.number(report["p99_ms"]) else {
+            throw ReferenceFailure(message: "unexpected output: \(lastLine)")
+        }
+        return (median, p99)
+    }
+
+    struct ReferenceFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    private static func number(_ value: JSONValue?) -> Double? {
+        switch value {
+        case .double(let number)?: number
+        case .int(let number)?: Double(number)
+        default: nil
+        }
+    }
+
+    private func locateRoot() throws -> String {
+        let manager = FileManager.default
+        let sourceRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+        let candidates: [String] = [root, manager.currentDirectoryPath, sourceRoot].compactMap { $0 }
+        for candidate in candidates
+        where manager.fileExists(atPath: candidate + "/examples/modules/enrich-c/enrich.wasm") {
+            return candidate
+        }
+        throw ValidationError("cannot find examples/modules; pass --root with the repository's directory")
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    private func format(_ milliseconds: Double) -> String {
+        String(format: milliseconds < 10 ? "%.3f" : "%.1f", milliseconds)
+    }
+
+    private func sizeText(_ bytes: Int) -> String {
+        bytes >= 1 << 20
+            ? String(format: "%.1f MiB", Double(bytes) / 1_048_576) : String(format: "%.1f KiB", Double(bytes) / 1024)
+    }
+}
