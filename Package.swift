@@ -58,6 +58,7 @@ let package = Package(
         .target(
             name: "FisoWasm",
             dependencies: [
+                "FisoJSON",
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "WASI", package: "WasmKit"),
@@ -192,6 +193,7 @@ let package = Package(
             dependencies: [
                 "FisoFlow",
                 "FisoKafka",
+                "FisoWasm",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -9,7 +9,7 @@ struct FisoFlowCommand: AsyncParsableCommand {
             Flows are YAML files in a directory (FISO_CONFIG_DIR, default /etc/fiso/flows); each file is one \
             flow. `fiso-flow` with no subcommand runs them.
             """,
-        subcommands: [RunCommand.self, ValidateCommand.self, TransformCommand.self],
+        subcommands: [RunCommand.self, ValidateCommand.self, TransformCommand.self, WasmCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

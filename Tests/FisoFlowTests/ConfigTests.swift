@@ -1,6 +1,8 @@
-@testable import FisoFlow
+import FisoWasm
 import Foundation
 import Testing
+
+@testable import FisoFlow
 
 /// Parses one flow file with the standard registry and the given shared Kafka clusters.
 private func parse(
@@ -96,10 +98,10 @@ private let minimal = """
         #expect(sink.cluster == "inline" && sink.topic == "orders-out" && sink.idempotent && sink.requiredAcks == .all)
         let wasm = try #require(flow.interceptors.first?.settings as? WasmInterceptorSettings)
         #expect(wasm.module == "/etc/fiso/modules/enrich.wasm")
-        #expect(wasm.timeout == .milliseconds(250))
-        #expect(wasm.memoryLimit == 64 << 20)
-        #expect(wasm.env == ["MODE": "strict"])
-        #expect(wasm.maxOutputBytes == 1 << 20)
+        #expect(wasm.configuration.timeout == .milliseconds(250))
+        #expect(wasm.configuration.memoryLimitBytes == 64 << 20)
+        #expect(wasm.configuration.environment == ["MODE": "strict"])
+        #expect(wasm.configuration.maxOutputBytes == 1 << 20)
         #expect(flow.errorHandling.deadLetterTopic == "orders-dlq")
         #expect(flow.errorHandling.maxRetries == 5)
         #expect(flow.errorHandling.backoff.kind == .constant)
@@ -153,35 +155,107 @@ private let minimal = """
     }
 
     static let cases: [Case] = [
-        Case(description: "missing name", yaml: minimal.replacingOccurrences(of: "name: orders\n", with: ""), path: "name", message: "is required"),
-        Case(description: "missing source", yaml: "name: a\nsink: {type: stdout}", path: "source", message: "is required"),
+        Case(
+            description: "missing name", yaml: minimal.replacingOccurrences(of: "name: orders\n", with: ""),
+            path: "name", message: "is required"),
+        Case(
+            description: "missing source", yaml: "name: a\nsink: {type: stdout}", path: "source", message: "is required"
+        ),
         Case(description: "missing sink", yaml: "name: a\nsource: {type: http}", path: "sink", message: "is required"),
-        Case(description: "unknown top-level field", yaml: minimal + "\nsinks: {}", path: "sinks", message: "did you mean \"sink\"?"),
-        Case(description: "unknown source type", yaml: minimal.replacingOccurrences(of: "type: http", with: "type: ftp"), path: "source.type", message: "unknown source type \"ftp\""),
-        Case(description: "unknown sink type", yaml: minimal.replacingOccurrences(of: "type: stdout", with: "type: s3"), path: "sink.type", message: "unknown sink type \"s3\""),
-        Case(description: "unknown config key", yaml: minimal.replacingOccurrences(of: "path: /ingest", with: "pth: /ingest"), path: "source.config.pth", message: "did you mean \"path\"?"),
-        Case(description: "bad listen address", yaml: minimal.replacingOccurrences(of: "\":8081\"", with: "localhost"), path: "source.config.listenAddr", message: "invalid listen address"),
-        Case(description: "bad body limit", yaml: minimal.replacingOccurrences(of: "path: /ingest", with: "path: /ingest\n    maxBodyBytes: lots"), path: "source.config.maxBodyBytes", message: "invalid size"),
-        Case(description: "http sink without url", yaml: minimal.replacingOccurrences(of: "type: stdout", with: "type: http"), path: "sink.config.url", message: "is required"),
-        Case(description: "bad sink timeout", yaml: minimal.replacingOccurrences(of: "type: stdout", with: "type: http\n  config: {url: \"http://x\", timeout: 5}"), path: "sink.config.timeout", message: "invalid duration"),
-        Case(description: "bad header", yaml: minimal.replacingOccurrences(of: "type: stdout", with: "type: http\n  config: {url: \"http://x\", headers: {\"Bad Name\": v}}"), path: "sink.config.headers", message: "not a valid HTTP header"),
-        Case(description: "transform without fields", yaml: minimal + "\ntransform: {}", path: "transform.fields", message: "is required"),
-        Case(description: "interceptor without type", yaml: minimal + "\ninterceptors:\n  - config: {module: x.wasm}", path: "interceptors[0].type", message: "is required"),
-        Case(description: "wasm without module", yaml: minimal + "\ninterceptors:\n  - type: wasm", path: "interceptors[0].config.module", message: "is required"),
-        Case(description: "wasm bad engine", yaml: minimal + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, engine: v8}", path: "interceptors[0].config.engine", message: "must be one of"),
-        Case(description: "retries out of range", yaml: minimal + "\nerrorHandling: {maxRetries: 1000}", path: "errorHandling.maxRetries", message: "between 0 and 100"),
-        Case(description: "bad backoff", yaml: minimal + "\nerrorHandling: {backoff: linear}", path: "errorHandling.backoff", message: "must be one of exponential, constant"),
-        Case(description: "backoff initial over max", yaml: minimal + "\nerrorHandling: {backoff: {initial: 5s, max: 1s}}", path: "errorHandling.backoff.initial", message: "must not exceed max"),
-        Case(description: "bad commit policy", yaml: minimal + "\nerrorHandling: {commitPolicy: always}", path: "errorHandling.commitPolicy", message: "must be one of sink, sink_or_dlq, kafka_transaction"),
-        Case(description: "commit policy on an http source", yaml: minimal + "\nerrorHandling: {commitPolicy: sink}", path: "errorHandling.commitPolicy", message: "applies only to kafka sources"),
-        Case(description: "dead-letter topic without a cluster", yaml: minimal + "\nerrorHandling: {deadLetterTopic: dlq}", path: "errorHandling.deadLetterTopic", message: "set errorHandling.deadLetterCluster"),
-        Case(description: "invalid dead-letter topic", yaml: minimal + "\nerrorHandling: {deadLetterTopic: \"a b\"}", path: "errorHandling.deadLetterTopic", message: "not a valid Kafka topic"),
-        Case(description: "unknown dead-letter cluster", yaml: minimal + "\nerrorHandling: {deadLetterCluster: nowhere}", path: "errorHandling.deadLetterCluster", message: "unknown Kafka cluster \"nowhere\""),
-        Case(description: "kafka source on an unknown cluster", yaml: "name: a\nsource:\n  type: kafka\n  config: {cluster: nope, topic: t, consumerGroup: g}\nsink: {type: stdout}", path: "source.config.cluster", message: "unknown Kafka cluster \"nope\""),
-        Case(description: "kafka source without topic", yaml: "name: a\nsource:\n  type: kafka\n  config: {cluster: main, consumerGroup: g}\nsink: {type: stdout}", path: "source.config.topic", message: "is required"),
-        Case(description: "kafka bad start offset", yaml: "name: a\nsource:\n  type: kafka\n  config: {cluster: main, topic: t, consumerGroup: g, startOffset: middle}\nsink: {type: stdout}", path: "source.config.startOffset", message: "earliest, latest or an offset"),
-        Case(description: "inline cluster without brokers", yaml: minimal + "\nkafka:\n  clusters:\n    x: {config: {}}", path: "kafka.clusters.x.brokers", message: "is required"),
-        Case(description: "inline cluster with a reserved property", yaml: minimal + "\nkafka:\n  clusters:\n    x: {brokers: [\"h:1\"], config: {group.id: g}}", path: "kafka.clusters.x.config", message: "is set by fiso-flow"),
+        Case(
+            description: "unknown top-level field", yaml: minimal + "\nsinks: {}", path: "sinks",
+            message: "did you mean \"sink\"?"),
+        Case(
+            description: "unknown source type", yaml: minimal.replacingOccurrences(of: "type: http", with: "type: ftp"),
+            path: "source.type", message: "unknown source type \"ftp\""),
+        Case(
+            description: "unknown sink type", yaml: minimal.replacingOccurrences(of: "type: stdout", with: "type: s3"),
+            path: "sink.type", message: "unknown sink type \"s3\""),
+        Case(
+            description: "unknown config key",
+            yaml: minimal.replacingOccurrences(of: "path: /ingest", with: "pth: /ingest"), path: "source.config.pth",
+            message: "did you mean \"path\"?"),
+        Case(
+            description: "bad listen address", yaml: minimal.replacingOccurrences(of: "\":8081\"", with: "localhost"),
+            path: "source.config.listenAddr", message: "invalid listen address"),
+        Case(
+            description: "bad body limit",
+            yaml: minimal.replacingOccurrences(of: "path: /ingest", with: "path: /ingest\n    maxBodyBytes: lots"),
+            path: "source.config.maxBodyBytes", message: "invalid size"),
+        Case(
+            description: "http sink without url",
+            yaml: minimal.replacingOccurrences(of: "type: stdout", with: "type: http"), path: "sink.config.url",
+            message: "is required"),
+        Case(
+            description: "bad sink timeout",
+            yaml: minimal.replacingOccurrences(
+                of: "type: stdout", with: "type: http\n  config: {url: \"http://x\", timeout: 5}"),
+            path: "sink.config.timeout", message: "invalid duration"),
+        Case(
+            description: "bad header",
+            yaml: minimal.replacingOccurrences(
+                of: "type: stdout", with: "type: http\n  config: {url: \"http://x\", headers: {\"Bad Name\": v}}"),
+            path: "sink.config.headers", message: "not a valid HTTP header"),
+        Case(
+            description: "transform without fields", yaml: minimal + "\ntransform: {}", path: "transform.fields",
+            message: "is required"),
+        Case(
+            description: "interceptor without type", yaml: minimal + "\ninterceptors:\n  - config: {module: x.wasm}",
+            path: "interceptors[0].type", message: "is required"),
+        Case(
+            description: "wasm without module", yaml: minimal + "\ninterceptors:\n  - type: wasm",
+            path: "interceptors[0].config.module", message: "is required"),
+        Case(
+            description: "wasm bad engine",
+            yaml: minimal + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, engine: v8}",
+            path: "interceptors[0].config.engine", message: "must be one of"),
+        Case(
+            description: "retries out of range", yaml: minimal + "\nerrorHandling: {maxRetries: 1000}",
+            path: "errorHandling.maxRetries", message: "between 0 and 100"),
+        Case(
+            description: "bad backoff", yaml: minimal + "\nerrorHandling: {backoff: linear}",
+            path: "errorHandling.backoff", message: "must be one of exponential, constant"),
+        Case(
+            description: "backoff initial over max",
+            yaml: minimal + "\nerrorHandling: {backoff: {initial: 5s, max: 1s}}", path: "errorHandling.backoff.initial",
+            message: "must not exceed max"),
+        Case(
+            description: "bad commit policy", yaml: minimal + "\nerrorHandling: {commitPolicy: always}",
+            path: "errorHandling.commitPolicy", message: "must be one of sink, sink_or_dlq, kafka_transaction"),
+        Case(
+            description: "commit policy on an http source", yaml: minimal + "\nerrorHandling: {commitPolicy: sink}",
+            path: "errorHandling.commitPolicy", message: "applies only to kafka sources"),
+        Case(
+            description: "dead-letter topic without a cluster",
+            yaml: minimal + "\nerrorHandling: {deadLetterTopic: dlq}", path: "errorHandling.deadLetterTopic",
+            message: "set errorHandling.deadLetterCluster"),
+        Case(
+            description: "invalid dead-letter topic", yaml: minimal + "\nerrorHandling: {deadLetterTopic: \"a b\"}",
+            path: "errorHandling.deadLetterTopic", message: "not a valid Kafka topic"),
+        Case(
+            description: "unknown dead-letter cluster", yaml: minimal + "\nerrorHandling: {deadLetterCluster: nowhere}",
+            path: "errorHandling.deadLetterCluster", message: "unknown Kafka cluster \"nowhere\""),
+        Case(
+            description: "kafka source on an unknown cluster",
+            yaml:
+                "name: a\nsource:\n  type: kafka\n  config: {cluster: nope, topic: t, consumerGroup: g}\nsink: {type: stdout}",
+            path: "source.config.cluster", message: "unknown Kafka cluster \"nope\""),
+        Case(
+            description: "kafka source without topic",
+            yaml: "name: a\nsource:\n  type: kafka\n  config: {cluster: main, consumerGroup: g}\nsink: {type: stdout}",
+            path: "source.config.topic", message: "is required"),
+        Case(
+            description: "kafka bad start offset",
+            yaml:
+                "name: a\nsource:\n  type: kafka\n  config: {cluster: main, topic: t, consumerGroup: g, startOffset: middle}\nsink: {type: stdout}",
+            path: "source.config.startOffset", message: "earliest, latest or an offset"),
+        Case(
+            description: "inline cluster without brokers", yaml: minimal + "\nkafka:\n  clusters:\n    x: {config: {}}",
+            path: "kafka.clusters.x.brokers", message: "is required"),
+        Case(
+            description: "inline cluster with a reserved property",
+            yaml: minimal + "\nkafka:\n  clusters:\n    x: {brokers: [\"h:1\"], config: {group.id: g}}",
+            path: "kafka.clusters.x.config", message: "is set by fiso-flow"),
         Case(description: "invalid YAML", yaml: "name: a\nsource: [unclosed", path: "", message: "invalid YAML"),
         Case(description: "not a mapping", yaml: "- a\n- b", path: "", message: "expected a mapping"),
     ]
@@ -218,7 +292,10 @@ private let minimal = """
             Issue.record("expected a failure")
             return
         }
-        #expect(error.problems.contains { $0.path == "sink.type" && $0.message.contains("\"stdout\" is recognised but not available") })
+        #expect(
+            error.problems.contains {
+                $0.path == "sink.type" && $0.message.contains("\"stdout\" is recognised but not available")
+            })
     }
 
     @Test func problemDescriptionsNameFileLineAndPath() {
@@ -233,11 +310,18 @@ private let minimal = """
         try directory.write("a.yaml", minimal)
         try directory.write("b.yaml", minimal)  // same name and path
         try directory.write(
-            "c.yaml", minimal.replacingOccurrences(of: "orders", with: "other").replacingOccurrences(of: "\":8081\"", with: "\"127.0.0.1:8081\"")
+            "c.yaml",
+            minimal.replacingOccurrences(of: "orders", with: "other").replacingOccurrences(
+                of: "\":8081\"", with: "\"127.0.0.1:8081\"")
         )
-        try directory.write("d.yml", minimal.replacingOccurrences(of: "orders", with: "metrics-clash").replacingOccurrences(of: "8081", with: "9090"))
+        try directory.write(
+            "d.yml",
+            minimal.replacingOccurrences(of: "orders", with: "metrics-clash").replacingOccurrences(
+                of: "8081", with: "9090"))
         let snapshot = try ConfigSnapshot.read(directory: directory.path, kafkaConfigPath: "/nonexistent").get()
-        let loaded = FlowLoader(kafkaConfigPath: "/nonexistent", reservedAddresses: [ListenAddress(host: "0.0.0.0", port: 9090)]).load(snapshot)
+        let loaded = FlowLoader(
+            kafkaConfigPath: "/nonexistent", reservedAddresses: [ListenAddress(host: "0.0.0.0", port: 9090)]
+        ).load(snapshot)
         #expect(loaded.flows.keys.map { ($0 as NSString).lastPathComponent } == ["a.yaml"])
         #expect(loaded.problems[directory.file("b.yaml")]?.first?.message.contains("also used by") == true)
         #expect(loaded.problems[directory.file("c.yaml")]?.first?.message.contains("overlaps") == true)
@@ -291,7 +375,9 @@ private let minimal = """
         #expect(GoDuration.format(.seconds(5)) == "5s")
     }
 
-    @Test(arguments: [("1048576", 1 << 20), ("128Mi", 128 << 20), ("512Ki", 512 << 10), ("1Gi", 1 << 30), ("10M", 10_000_000)])
+    @Test(arguments: [
+        ("1048576", 1 << 20), ("128Mi", 128 << 20), ("512Ki", 512 << 10), ("1Gi", 1 << 30), ("10M", 10_000_000),
+    ])
     func parsesByteSizes(text: String, expected: Int) throws {
         #expect(try ByteSize.parse(text) == expected)
     }
@@ -309,12 +395,14 @@ private let minimal = """
     }
 
     @Test func backoffGrowsAndStopsAtTheMaximum() {
-        let policy = BackoffPolicy(kind: .exponential, initial: .milliseconds(100), maximum: .seconds(1), multiplier: 2, jitter: 0)
+        let policy = BackoffPolicy(
+            kind: .exponential, initial: .milliseconds(100), maximum: .seconds(1), multiplier: 2, jitter: 0)
         #expect(policy.baseDelay(beforeRetry: 1) == .milliseconds(100))
         #expect(policy.baseDelay(beforeRetry: 3) == .milliseconds(400))
         #expect(policy.baseDelay(beforeRetry: 10) == .seconds(1))
         var generator = SystemRandomNumberGenerator()
-        let jittered = BackoffPolicy(kind: .exponential, initial: .milliseconds(100), maximum: .seconds(1), multiplier: 2, jitter: 0.5)
+        let jittered = BackoffPolicy(
+            kind: .exponential, initial: .milliseconds(100), maximum: .seconds(1), multiplier: 2, jitter: 0.5)
         for _ in 0..<100 {
             let delay = jittered.delay(beforeRetry: 2, using: &generator)
             #expect(delay >= .milliseconds(100) && delay <= .milliseconds(300))
@@ -352,6 +440,7 @@ extension SinkType {
 
 extension InterceptorType {
     var availableForTests: InterceptorType {
-        InterceptorType(name: name, configKeys: configKeys, parse: parse, makeInterceptor: { _, _ in throw CancellationError() })
+        InterceptorType(
+            name: name, configKeys: configKeys, parse: parse, makeInterceptor: { _, _ in throw CancellationError() })
     }
 }

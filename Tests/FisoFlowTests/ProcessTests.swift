@@ -8,7 +8,8 @@ import Testing
 /// The real `fiso-flow` executable: signals, exit codes, command-line output, log format.
 @Suite(.serialized) struct ProcessTests {
     @Test func sigtermDrainsEveryAcceptedRequestAndExitsZero() async throws {
-        try await withTestReceiver({ _, _ in .init(status: 200, body: #"{"ok":true}"#, delay: .milliseconds(700)) }) { receiver in
+        try await withTestReceiver({ _, _ in .init(status: 200, body: #"{"ok":true}"#, delay: .milliseconds(700)) }) {
+            receiver in
             let directory = try TemporaryDirectory()
             let port = try freePort()
             let metricsPort = try freePort()
@@ -25,8 +26,9 @@ import Testing
                 environment: ["FISO_METRICS_ADDR": "127.0.0.1:\(metricsPort)", "FISO_SHUTDOWN_TIMEOUT": "20s"]
             )
             let client = HTTPClient.shared
-            try await waitUntil("the process is ready") {
-                let response = try? await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(metricsPort)/readyz"), timeout: .seconds(2))
+            try await waitUntil("the process is ready", timeout: .seconds(60)) {
+                let response = try? await client.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(metricsPort)/readyz"), timeout: .seconds(2))
                 return response?.status == .ok
             }
             let requests = 24
@@ -41,7 +43,9 @@ import Testing
                         return Int(response.status.code)
                     }
                 }
-                try await waitUntil("every request reached the sink") { receiver.count == requests }
+                try await waitUntil("every request reached the sink", timeout: .seconds(60)) {
+                    receiver.count == requests
+                }
                 child.signal(SIGTERM)
                 var statuses: [Int] = []
                 for try await status in group { statuses.append(status) }
@@ -57,20 +61,24 @@ import Testing
 
     @Test func withNoValidFlowTheProcessExitsNonZeroWithReasons() async throws {
         let directory = try TemporaryDirectory()
-        try directory.write("bad.yaml", "name: bad\nsource: {type: http, config: {listenAddr: nowhere}}\nsink: {type: stdout}\n")
+        try directory.write(
+            "bad.yaml", "name: bad\nsource: {type: http, config: {listenAddr: nowhere}}\nsink: {type: stdout}\n")
         let child = try ChildProcess(
-            try fisoFlowBinary(), arguments: ["--config", directory.path, "--metrics-addr", "127.0.0.1:\(try freePort())"]
+            try fisoFlowBinary(),
+            arguments: ["--config", directory.path, "--metrics-addr", "127.0.0.1:\(try freePort())"]
         )
         let status = try await child.waitForExit()
         #expect(status == 1)
         #expect(child.standardError.contains("no flow could be started"))
-        #expect(child.standardError.contains("bad.yaml:2: source.config.listenAddr: invalid listen address \"nowhere\""))
+        #expect(
+            child.standardError.contains("bad.yaml:2: source.config.listenAddr: invalid listen address \"nowhere\""))
     }
 
     @Test func validateListsEveryProblemAndSetsTheExitStatus() async throws {
         let directory = try TemporaryDirectory()
         try directory.write("good.yaml", "name: good\nsource: {type: http}\nsink: {type: stdout}\n")
-        try directory.write("bad.yml", "name: bad\nsource: {type: http, config: {path: nope}}\nsink:\n  type: http\n  config: {}\n")
+        try directory.write(
+            "bad.yml", "name: bad\nsource: {type: http, config: {path: nope}}\nsink:\n  type: http\n  config: {}\n")
         let child = try ChildProcess(try fisoFlowBinary(), arguments: ["validate", directory.path])
         #expect(try await child.waitForExit() == 1)
         let lines = child.standardOutput.split(separator: "\n").map(String.init)

@@ -61,7 +61,8 @@ struct ServerConfigurationTests {
             let port = try await server.listeningPort()
             #expect(port > 0)
             let client = try EventServiceClient(
-                configuration: EventClientConfiguration(target: HostPort(host: "localhost", port: port))
+                configuration: EventClientConfiguration(
+                    target: HostPort(host: "localhost", port: port), timeout: .seconds(60))
             )
             let ack = try await client.send(payload: Array("{}".utf8), id: "by-name", contentType: "")
             #expect(ack.eventID == "by-name")
@@ -95,7 +96,8 @@ struct ServerConfigurationTests {
             group.addTask { try await server.run() }
             let port = try await server.listeningPort()
             let client = try EventServiceClient(
-                configuration: EventClientConfiguration(target: HostPort(host: "127.0.0.1", port: port))
+                configuration: EventClientConfiguration(
+                    target: HostPort(host: "127.0.0.1", port: port), timeout: .seconds(60))
             )
             group.addTask {
                 _ = try? await client.send(payload: Array("{}".utf8), id: nil, contentType: "")

@@ -1,12 +1,13 @@
+import FisoJSON
+import Foundation
+import Logging
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import FisoJSON
-import Foundation
-import Logging
-import Synchronization
 
 /// How log lines look: `text` for people, `json` (one object per line) for log pipelines.
 public enum LogFormat: String, Sendable, CaseIterable {
@@ -85,7 +86,8 @@ public struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible): .string(convertible.description)
         case .array(let values): .array(values.map(json))
         case .dictionary(let members):
-            .object(JSONObject(uniqueKeysWithValues: members.sorted { $0.key < $1.key }.map { ($0.key, json($0.value)) }))
+            .object(
+                JSONObject(uniqueKeysWithValues: members.sorted { $0.key < $1.key }.map { ($0.key, json($0.value)) }))
         }
     }
 }
@@ -108,12 +110,16 @@ public struct TextLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        var context = metadata
+        if let provided = metadataProvider?.get() { context.merge(provided) { _, new in new } }
+        let explicit = event.metadata ?? [:]
         var line = "\(RFC3339.format(Date())) \(event.level.rawValue.uppercased()) \(event.message)"
-        for key in merged.keys.sorted(by: Self.keyOrder) {
-            line += " \(key)=\(Self.quoted(merged[key]!.description))"
+        // What the call site said first (`wasm module not found path=…`), then the context.
+        for key in explicit.keys.sorted() {
+            line += " \(key)=\(Self.quoted(explicit[key]!.description))"
+        }
+        for key in context.keys.sorted(by: Self.keyOrder) where explicit[key] == nil {
+            line += " \(key)=\(Self.quoted(context[key]!.description))"
         }
         line += "\n"
         output.write(Array(line.utf8))

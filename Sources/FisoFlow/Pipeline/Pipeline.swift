@@ -101,6 +101,11 @@ public final class Pipeline: Sendable {
         }
     }
 
+    /// Lets the interceptors pick up changed files (e.g. a new module version).
+    public func checkForUpdates() async {
+        for interceptor in interceptors { await interceptor.checkForUpdates() }
+    }
+
     /// Releases the sink and interceptors. Call after ``drain()``.
     public func shutdown() async {
         for interceptor in interceptors { await interceptor.shutdown() }
@@ -162,7 +167,8 @@ public final class Pipeline: Sendable {
             return .deadLettered(error)
         } catch {
             (logger ?? self.logger).error(
-                "dead-letter write failed", metadata: ["code": .string(letter.error.code.rawValue), "error": .string("\(error)")]
+                "dead-letter write failed",
+                metadata: ["code": .string(letter.error.code.rawValue), "error": .string("\(error)")]
             )
             var failure = letter.error
             failure.message += "; writing it to the dead-letter topic failed too: \(error)"

@@ -20,8 +20,14 @@ public protocol Interceptor: Sendable {
     var name: String { get }
     /// The event after this step. Throws ``InterceptorFailure`` (or any error) when it fails.
     func intercept(_ event: Event) async throws -> Event
+    /// Picks up changes of what the interceptor depends on (a module file); called periodically.
+    func checkForUpdates() async
     /// Releases what the interceptor holds once no event uses it any more.
     func shutdown() async
+}
+
+extension Interceptor {
+    public func checkForUpdates() async {}
 }
 
 /// An interceptor's failure, classified for metrics (`reason`) and logs.

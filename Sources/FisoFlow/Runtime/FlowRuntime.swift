@@ -27,7 +27,8 @@ public final class FlowRuntime: Service {
     }
 
     public init(
-        configuration: RuntimeConfiguration, metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        configuration: RuntimeConfiguration,
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         status: RuntimeStatus = RuntimeStatus(), logger: Logger = Logger(label: "fiso-flow"),
         standardOutput: StandardOutput = StandardOutput()
     ) {
@@ -47,7 +48,8 @@ public final class FlowRuntime: Service {
         var clientConfiguration = HTTPClient.Configuration()
         // Sinks deliver many events to few hosts: allow enough connections per host for the
         // flows' in-flight limits instead of AsyncHTTPClient's default of 8.
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        clientConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         // A refused connection is a failed attempt for the pipeline's retry and backoff, not
         // something the client should silently retry until the attempt's deadline.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
@@ -96,12 +98,23 @@ final class FlowSupervisor: Sendable {
         var finished: Completion
     }
 
+    private struct UnstartedFlow: Sendable {
+        var definition: FlowDefinition
+        var text: String
+        var kafkaText: String?
+        var attempts: Int
+        var notBefore: ContinuousClock.Instant
+    }
+
     private struct State {
         var flows: [String: RunningFlow] = [:]
         /// The last text of each file that was tried, so a broken file is reported once per change.
         var attempted: [String: String] = [:]
         /// Restart attempts of crashed flows, for backoff.
         var restarts: [String: (count: Int, notBefore: ContinuousClock.Instant)] = [:]
+        /// Valid flows that could not start (a module not mounted yet, a port in use), retried with
+        /// backoff until they start or their file changes.
+        var unstarted: [String: UnstartedFlow] = [:]
         var snapshot: ConfigSnapshot?
     }
 
@@ -120,8 +133,10 @@ final class FlowSupervisor: Sendable {
             registry: runtime.configuration.registry, metricsRegistry: runtime.metricsRegistry, shared: shared,
             logger: runtime.logger
         )
-        reloadsOK = runtime.metricsRegistry.makeCounter(descriptor: MetricNames.configReloads, labels: [("result", "success")])
-        reloadsFailed = runtime.metricsRegistry.makeCounter(descriptor: MetricNames.configReloads, labels: [("result", "error")])
+        reloadsOK = runtime.metricsRegistry.makeCounter(
+            descriptor: MetricNames.configReloads, labels: [("result", "success")])
+        reloadsFailed = runtime.metricsRegistry.makeCounter(
+            descriptor: MetricNames.configReloads, labels: [("result", "error")])
         flowsRunning = runtime.metricsRegistry.makeGauge(descriptor: MetricNames.flowsRunning, labels: [])
     }
 
@@ -133,7 +148,9 @@ final class FlowSupervisor: Sendable {
 
     func startInitialFlows() async throws {
         let snapshot: ConfigSnapshot
-        switch ConfigSnapshot.read(directory: configuration.configDirectory, kafkaConfigPath: configuration.kafkaConfigPath) {
+        switch ConfigSnapshot.read(
+            directory: configuration.configDirectory, kafkaConfigPath: configuration.kafkaConfigPath)
+        {
         case .success(let read): snapshot = read
         case .failure(let error): throw FlowRuntime.StartupError(problems: error.problems)
         }
@@ -157,6 +174,7 @@ final class FlowSupervisor: Sendable {
                 try await start(definition, text: snapshot.flowFiles[path]!, kafkaText: snapshot.kafkaFile, path: path)
             } catch {
                 problems.append(ConfigProblem(file: path, path: "", message: "\(error)"))
+                recordUnstarted(definition, text: snapshot.flowFiles[path]!, kafkaText: snapshot.kafkaFile, path: path)
             }
         }
         if runningCount == 0 {
@@ -167,14 +185,19 @@ final class FlowSupervisor: Sendable {
     // MARK: Running flows
 
     /// Builds and starts a flow; on success it is recorded as the flow of `path`.
-    private func start(_ definition: FlowDefinition, text: String, kafkaText: String?, path: String) async throws {
-        runtime.status.setFlow(definition.name, .starting)
+    /// `isRetry`: a flow already reported as failed keeps that state while it is tried again, so
+    /// the retries of one broken flow do not make `/readyz` flap.
+    private func start(
+        _ definition: FlowDefinition, text: String, kafkaText: String?, path: String, isRetry: Bool = false
+    ) async throws {
+        if !isRetry { runtime.status.setFlow(definition.name, .starting) }
         let built: BuiltFlow
         do {
             built = try await factory.build(definition)
         } catch {
             runtime.status.setFlow(definition.name, .failed, detail: "\(error)")
-            logger.error("flow could not be built", metadata: ["flow": .string(definition.name), "error": .string("\(error)")])
+            logger.error(
+                "flow could not be built", metadata: ["flow": .string(definition.name), "error": .string("\(error)")])
             throw error
         }
         let lifecycle = SourceLifecycle()
@@ -188,7 +211,10 @@ final class FlowSupervisor: Sendable {
                 failure.withLock { $0 = error }
                 logger.error(
                     "flow source stopped with an error",
-                    metadata: ["flow": .string(definition.name), "source": .string(built.source.description), "error": .string("\(error)")]
+                    metadata: [
+                        "flow": .string(definition.name), "source": .string(built.source.description),
+                        "error": .string("\(error)"),
+                    ]
                 )
             }
             lifecycle.markFailedToStart()
@@ -206,10 +232,14 @@ final class FlowSupervisor: Sendable {
         runtime.status.setFlow(definition.name, .running)
         logger.info(
             "flow started",
-            metadata: ["flow": .string(definition.name), "source": .string(built.source.description), "sink": .string(definition.sink.type)]
+            metadata: [
+                "flow": .string(definition.name), "source": .string(built.source.description),
+                "sink": .string(definition.sink.type),
+            ]
         )
         state.withLock { state in
-            state.flows[path] = RunningFlow(text: text, kafkaText: kafkaText, built: built, lifecycle: lifecycle, finished: finished)
+            state.flows[path] = RunningFlow(
+                text: text, kafkaText: kafkaText, built: built, lifecycle: lifecycle, finished: finished)
         }
         flowsRunning.set(to: Double(runningCount))
     }
@@ -264,6 +294,37 @@ final class FlowSupervisor: Sendable {
         }
         if changed { await apply(snapshot) }
         await restartCrashedFlows()
+        await retryUnstartedFlows()
+        let pipelines = state.withLock { $0.flows.values.map(\.built.pipeline) }
+        for pipeline in pipelines { await pipeline.checkForUpdates() }
+    }
+
+    private func recordUnstarted(_ definition: FlowDefinition, text: String, kafkaText: String?, path: String) {
+        state.withLock { state in
+            let attempts = (state.unstarted[path]?.attempts ?? 0) + 1
+            let pause = Duration.seconds(min(30, 1 << min(attempts - 1, 5)))
+            state.unstarted[path] = UnstartedFlow(
+                definition: definition, text: text, kafkaText: kafkaText, attempts: attempts,
+                notBefore: .now + pause
+            )
+        }
+    }
+
+    /// Tries again to start valid flows that could not start, with a growing pause (1 s … 30 s).
+    private func retryUnstartedFlows() async {
+        let now = ContinuousClock.now
+        let due = state.withLock { state in
+            state.unstarted.filter { $0.value.notBefore <= now && state.flows[$0.key] == nil }
+        }
+        for (path, flow) in due.sorted(by: { $0.key < $1.key }) {
+            do {
+                try await start(flow.definition, text: flow.text, kafkaText: flow.kafkaText, path: path, isRetry: true)
+                state.withLock { $0.unstarted[path] = nil }
+                logger.info("flow started after an earlier failure", metadata: ["flow": .string(flow.definition.name)])
+            } catch {
+                recordUnstarted(flow.definition, text: flow.text, kafkaText: flow.kafkaText, path: path)
+            }
+        }
     }
 
     private func apply(_ snapshot: ConfigSnapshot) async {
@@ -271,7 +332,9 @@ final class FlowSupervisor: Sendable {
         let running = state.withLock { $0.flows }
 
         for (path, flow) in running where snapshot.flowFiles[path] == nil {
-            logger.info("flow file removed; stopping its flow", metadata: ["flow": .string(flow.built.definition.name), "file": .string(path)])
+            logger.info(
+                "flow file removed; stopping its flow",
+                metadata: ["flow": .string(flow.built.definition.name), "file": .string(path)])
             state.withLock { state in
                 state.flows[path] = nil
                 state.attempted[path] = nil
@@ -280,6 +343,13 @@ final class FlowSupervisor: Sendable {
             reloadsOK.increment()
         }
 
+        state.withLock { state in
+            for (path, unstarted) in state.unstarted
+            where snapshot.flowFiles[path] != unstarted.text || snapshot.kafkaFile != unstarted.kafkaText {
+                state.unstarted[path] = nil
+                if snapshot.flowFiles[path] == nil { state.attempted[path] = nil }
+            }
+        }
         for path in snapshot.flowFiles.keys.sorted() {
             let text = snapshot.flowFiles[path]!
             let current = state.withLock { $0.flows[path] }
@@ -292,7 +362,8 @@ final class FlowSupervisor: Sendable {
             if let problems = loaded.problems[path], !problems.isEmpty {
                 reloadsFailed.increment()
                 logger.error(
-                    current == nil ? "flow file is invalid; not started" : "flow file is invalid; keeping the running version",
+                    current == nil
+                        ? "flow file is invalid; not started" : "flow file is invalid; keeping the running version",
                     metadata: ["file": .string(path), "problems": .array(problems.map { .string($0.description) })]
                 )
                 continue
@@ -301,7 +372,9 @@ final class FlowSupervisor: Sendable {
             let others = state.withLock { $0.flows.filter { $0.key != path }.map(\.value.built.definition) }
             if let clash = configuration.loader.conflict(of: definition, with: others) {
                 reloadsFailed.increment()
-                logger.error("flow file conflicts with a running flow; not applied", metadata: ["problem": .string(clash.description)])
+                logger.error(
+                    "flow file conflicts with a running flow; not applied",
+                    metadata: ["problem": .string(clash.description)])
                 continue
             }
             await replace(current, with: definition, text: text, kafkaText: snapshot.kafkaFile, path: path)
@@ -311,7 +384,9 @@ final class FlowSupervisor: Sendable {
     /// Starts the new version beside the old one (its route replaces the old route atomically),
     /// then drains the old one. When both cannot run at once (a renamed flow, a changed address on
     /// the same port), the old one stops first; if the new one then fails, the old one comes back.
-    private func replace(_ current: RunningFlow?, with definition: FlowDefinition, text: String, kafkaText: String?, path: String) async {
+    private func replace(
+        _ current: RunningFlow?, with definition: FlowDefinition, text: String, kafkaText: String?, path: String
+    ) async {
         let verb = current == nil ? "flow added" : "flow reloaded"
         if let current, current.built.definition.name == definition.name {
             do {
@@ -321,7 +396,9 @@ final class FlowSupervisor: Sendable {
                 logger.info("\(verb)", metadata: ["flow": .string(definition.name), "file": .string(path)])
                 return
             } catch {
-                logger.warning("new flow version could not start beside the old one; retrying after stopping the old one", metadata: ["flow": .string(definition.name), "error": .string("\(error)")])
+                logger.warning(
+                    "new flow version could not start beside the old one; retrying after stopping the old one",
+                    metadata: ["flow": .string(definition.name), "error": .string("\(error)")])
             }
         }
         if let current {
@@ -334,13 +411,20 @@ final class FlowSupervisor: Sendable {
             logger.info("\(verb)", metadata: ["flow": .string(definition.name), "file": .string(path)])
         } catch {
             reloadsFailed.increment()
-            logger.error("flow could not start", metadata: ["flow": .string(definition.name), "error": .string("\(error)")])
-            guard let current else { return }
+            logger.error(
+                "flow could not start", metadata: ["flow": .string(definition.name), "error": .string("\(error)")])
+            guard let current else {
+                recordUnstarted(definition, text: text, kafkaText: kafkaText, path: path)
+                return
+            }
             do {
                 try await start(current.built.definition, text: current.text, kafkaText: current.kafkaText, path: path)
-                logger.warning("previous flow version restored", metadata: ["flow": .string(current.built.definition.name)])
+                logger.warning(
+                    "previous flow version restored", metadata: ["flow": .string(current.built.definition.name)])
             } catch {
-                logger.error("previous flow version could not be restored", metadata: ["flow": .string(current.built.definition.name), "error": .string("\(error)")])
+                logger.error(
+                    "previous flow version could not be restored",
+                    metadata: ["flow": .string(current.built.definition.name), "error": .string("\(error)")])
             }
         }
     }

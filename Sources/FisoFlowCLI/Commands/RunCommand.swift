@@ -60,14 +60,17 @@ struct RunCommand: AsyncParsableCommand {
 
 /// `--log-level` and the logging environment variables, shared by the commands that log.
 struct LoggingOptions: ParsableArguments {
-    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (overrides FISO_LOG_LEVEL; default info).")
+    @Option(
+        name: .long,
+        help: "trace, debug, info, notice, warning, error or critical (overrides FISO_LOG_LEVEL; default info).")
     var logLevel: String?
 
     /// Sets up process-wide logging from the flag, FISO_LOG_LEVEL and LOG_FORMAT.
     func bootstrap(environment: [String: String]) throws -> Logger {
         let levelText = logLevel ?? environment["FISO_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(userText: levelText) else {
-            throw ValidationError("unknown log level \"\(levelText)\" (use trace, debug, info, notice, warning, error, critical)")
+            throw ValidationError(
+                "unknown log level \"\(levelText)\" (use trace, debug, info, notice, warning, error, critical)")
         }
         let formatText = (environment["LOG_FORMAT"] ?? "text").lowercased()
         guard let format = LogFormat(rawValue: formatText) else {

@@ -12,7 +12,8 @@ struct ValidateCommand: ParsableCommand {
     @Argument(help: "Flow directory (default: FISO_CONFIG_DIR, else /etc/fiso/flows).")
     var directory: String?
 
-    @Option(name: .long, help: "Shared Kafka cluster file (default: FISO_KAFKA_CONFIG, else /etc/fiso/kafka/kafka.yaml).")
+    @Option(
+        name: .long, help: "Shared Kafka cluster file (default: FISO_KAFKA_CONFIG, else /etc/fiso/kafka/kafka.yaml).")
     var kafkaConfig: String?
 
     func run() throws {
@@ -27,7 +28,9 @@ struct ValidateCommand: ParsableCommand {
         if let kafkaConfig { configuration.kafkaConfigPath = kafkaConfig }
 
         let snapshot: ConfigSnapshot
-        switch ConfigSnapshot.read(directory: configuration.configDirectory, kafkaConfigPath: configuration.kafkaConfigPath) {
+        switch ConfigSnapshot.read(
+            directory: configuration.configDirectory, kafkaConfigPath: configuration.kafkaConfigPath)
+        {
         case .success(let read): snapshot = read
         case .failure(let error):
             print(error)
@@ -64,7 +67,8 @@ struct ValidationReport {
         isValid = isValid && problems.isEmpty
         text +=
             "\(files.count) flow file\(files.count == 1 ? "" : "s") checked: \(loaded.flows.count) valid, "
-            + "\(invalid) invalid" + (problems.isEmpty ? "" : " (\(problems.count) problem\(problems.count == 1 ? "" : "s"))")
+            + "\(invalid) invalid"
+            + (problems.isEmpty ? "" : " (\(problems.count) problem\(problems.count == 1 ? "" : "s"))")
             + "\n"
     }
 }

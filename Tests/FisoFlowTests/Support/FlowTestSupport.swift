@@ -11,7 +11,8 @@ import Testing
 
 let quietLogger: Logger = {
     var logger = Logger(label: "fiso-flow-tests")
-    logger.logLevel = ProcessInfo.processInfo.environment["FISO_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["FISO_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
     return logger
 }()
 
@@ -55,6 +56,10 @@ final class ConfigMapDirectory: Sendable {
     var path: String { directory.path }
 
     func update(_ files: [String: String]) throws {
+        try update(binary: files.mapValues { Data($0.utf8) })
+    }
+
+    func update(binary files: [String: Data]) throws {
         let manager = FileManager.default
         let number = generation.withLock { value in
             value += 1
@@ -63,8 +68,8 @@ final class ConfigMapDirectory: Sendable {
         let versionName = "..2026_01_01_00_00_\(String(format: "%02d", number)).\(number)"
         let versionPath = directory.file(versionName)
         try manager.createDirectory(atPath: versionPath, withIntermediateDirectories: false)
-        for (name, text) in files {
-            try text.write(toFile: (versionPath as NSString).appendingPathComponent(name), atomically: false, encoding: .utf8)
+        for (name, contents) in files {
+            try contents.write(to: URL(fileURLWithPath: (versionPath as NSString).appendingPathComponent(name)))
         }
         // Atomic swap: make a new link beside ..data and rename it over ..data.
         let temporaryLink = directory.file("..data_tmp")
@@ -79,7 +84,6 @@ final class ConfigMapDirectory: Sendable {
     }
 }
 
-
 /// A running in-process server on a temporary flow directory, stopped after the body.
 struct RunningServer: Sendable {
     let server: FisoFlowServer
@@ -92,7 +96,9 @@ struct RunningServer: Sendable {
     var ingressPort: Int { runtime.boundHTTPPort(for: ListenAddress(host: "127.0.0.1", port: 0)) ?? 0 }
     var metricsPort: Int { server.metricsPort.port ?? 0 }
 
-    func post(_ path: String, _ body: String, headers: [(String, String)] = []) async throws -> (status: Int, body: String, headers: [(String, String)]) {
+    func post(_ path: String, _ body: String, headers: [(String, String)] = []) async throws -> (
+        status: Int, body: String, headers: [(String, String)]
+    ) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(ingressPort)\(path)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -133,14 +139,22 @@ func withRunningServer<T: Sendable>(
         metricsAddress: ListenAddress(host: "127.0.0.1", port: 0), shutdownTimeout: shutdownTimeout,
         reloadInterval: reloadInterval, registry: components
     )
-    let server = FisoFlowServer(configuration: configuration, metricsRegistry: registry, logger: quietLogger, standardOutput: standardOutput)
-    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let server = FisoFlowServer(
+        configuration: configuration, metricsRegistry: registry, logger: quietLogger, standardOutput: standardOutput)
+    // Enough connections that concurrent test requests never queue for one (the default pool of 8
+    // times out queued requests after 10 s on a loaded machine).
+    var clientConfiguration = HTTPClient.Configuration()
+    clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+    clientConfiguration.timeout.connect = .seconds(30)
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     let running = RunningServer(server: server, registry: registry, client: client)
     do {
         let result = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             if waitForReady {
-                try await waitUntil("the server is ready") { server.runtime.status.isReady && server.metricsPort.port != nil }
+                try await waitUntil("the server is ready") {
+                    server.runtime.status.isReady && server.metricsPort.port != nil
+                }
             }
             let result = try await body(running)
             await server.shutdown()

@@ -30,7 +30,9 @@ func freePort() throws -> Int {
     address.sin_port = 0
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -83,7 +85,10 @@ final class ChildProcess: Sendable {
     }
 
     deinit {
-        if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning {
+            process.interrupt()
+            kill(process.processIdentifier, SIGKILL)
+        }
     }
 
     var standardOutput: String { String(decoding: collected.output.withLock { $0.stdout }, as: UTF8.self) }

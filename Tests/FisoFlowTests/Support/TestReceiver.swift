@@ -92,9 +92,16 @@ func withTestReceiver<T: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         for await port in started { receiver.setPort(port) }
-        defer { tasks.cancelAll() }
-        let result = try await body(receiver)
+        // Stop gracefully and wait: cancelling the server task instead can drop a connection that
+        // was accepted but not yet served, which NIO's async server channel treats as a fatal error.
+        let outcome: Result<T, any Error>
+        do {
+            outcome = .success(try await body(receiver))
+        } catch {
+            outcome = .failure(error)
+        }
         await group.triggerGracefulShutdown()
-        return result
+        try? await tasks.waitForAll()
+        return try outcome.get()
     }
 }

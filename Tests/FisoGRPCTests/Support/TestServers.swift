@@ -141,7 +141,7 @@ final class Gate: Sendable {
 }
 
 /// Polls `condition` every 10 ms for up to `timeout`; true once it holds.
-func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(30), _ condition: @Sendable () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if condition() { return true }

@@ -1,0 +1,152 @@
+import FisoJSON
+import FisoWasm
+import Logging
+import Prometheus
+import Synchronization
+
+/// `interceptors[].type: wasm` settings.
+public struct WasmInterceptorSettings: InterceptorSettings, Equatable {
+    /// Path of the `.wasm` (or gzip-compressed) module.
+    public var module: String
+    public var configuration: WasmModuleConfiguration
+    public var engine: String
+}
+
+extension InterceptorType {
+    public static let wasm = InterceptorType(
+        name: "wasm",
+        configKeys: ["module", "timeout", "memoryLimit", "env", "maxOutputBytes", "concurrency", "engine", "mode"],
+        parse: { config, _ in
+            guard let module = config["module"].requiredString() else { return nil }
+            var configuration = WasmModuleConfiguration()
+            if let timeout = config["timeout"].duration(minimum: .milliseconds(1)) { configuration.timeout = timeout }
+            if let limit = config["memoryLimit"].byteSize(minimum: 65536) { configuration.memoryLimitBytes = limit }
+            if let limit = config["maxOutputBytes"].byteSize(minimum: 1) { configuration.maxOutputBytes = limit }
+            if let limit = config["concurrency"].int(range: 1...1024) { configuration.maxConcurrency = limit }
+            configuration.environment = Dictionary(
+                (config["env"].stringMap() ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }
+            )
+            let engine = config["engine"].oneOf(["auto", "wasmkit", "wasmtime"]) ?? "auto"
+            if engine == "wasmtime" {
+                config["engine"].problem("the wasmtime engine is not available in this build; use auto or wasmkit")
+            }
+            if let mode = config["mode"].oneOf(["command", "reactor"]), mode != "command" {
+                config["mode"].problem("reactor mode is not available in this build; use command")
+            }
+            return WasmInterceptorSettings(module: module, configuration: configuration, engine: engine)
+        },
+        makeInterceptor: { settings, context in
+            guard let settings = settings as? WasmInterceptorSettings else { throw SettingsMismatch(expected: "wasm") }
+            return try await WasmInterceptor.load(settings, context: context)
+        }
+    )
+}
+
+/// Runs a WASI module per event with the guide's JSON stdin/stdout ABI. The module's headers
+/// replace the event's headers; failures are classified (`reason` label) and counted per module.
+final class WasmInterceptor: Interceptor {
+    let transformer: WasmTransformer
+    let metrics: FlowMetrics
+    let duration: DurationHistogram
+    let logger: Logger
+    /// The last reload failure logged, so a broken file is reported once, not on every check.
+    private let lastReloadFailure = Mutex<String?>(nil)
+
+    var name: String { transformer.name }
+
+    private init(transformer: WasmTransformer, metrics: FlowMetrics, logger: Logger) {
+        self.transformer = transformer
+        self.metrics = metrics
+        self.duration = metrics.interceptorDuration(module: transformer.name)
+        var logger = logger
+        logger[metadataKey: "module"] = .string(transformer.name)
+        self.logger = logger
+    }
+
+    static func load(_ settings: WasmInterceptorSettings, context: FlowBuildContext) async throws -> WasmInterceptor {
+        do {
+            let transformer = try await WasmTransformer.load(
+                path: settings.module, configuration: settings.configuration)
+            context.logger.info(
+                "wasm module loaded",
+                metadata: [
+                    "module": .string(transformer.name), "engine": .string(transformer.engineName),
+                    "path": .string(settings.module),
+                    "compile_ms": .string(formatMilliseconds(transformer.version.compileDuration)),
+                ]
+            )
+            return WasmInterceptor(transformer: transformer, metrics: context.metrics, logger: context.logger)
+        } catch {
+            // The guide's troubleshooting line: `ERROR wasm module not found path=/etc/fiso/modules/x.wasm`.
+            context.logger.error(
+                "\(error.message)", metadata: ["path": .string(error.path ?? settings.module)]
+            )
+            throw error
+        }
+    }
+
+    func intercept(_ event: Event) async throws -> Event {
+        let input = WasmTransformInput(
+            payload: event.payload,
+            headers: WasmHeaders(event.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        )
+        do {
+            let output = try await transformer.transform(input)
+            duration.record(output.timing.total)
+            var event = event
+            event.payload = output.payload
+            if output.moduleReturnedHeaders {
+                event.headers = EventHeaders(output.headers.map { ($0.key, $0.value) })
+            }
+            return event
+        } catch let error as WasmError {
+            if let timing = error.timing { duration.record(timing.total) }
+            var metadata: Logger.Metadata = [
+                "error": .string(error.message), "reason": .string(error.reason.rawValue),
+                "correlation_id": .string(event.correlationID),
+            ]
+            if !error.stderr.isEmpty { metadata["stderr"] = .string(error.stderr) }
+            logger.error("wasm module execution failed", metadata: metadata)
+            throw InterceptorFailure(interceptor: name, reason: error.reason.rawValue, message: error.message)
+        }
+    }
+
+    /// Swaps in a changed module file; counted in `fiso_flow_module_reloads_total`.
+    func checkForUpdates() async {
+        do {
+            switch try await transformer.reload() {
+            case .unchanged:
+                break
+            case .reloaded(let from, let to):
+                lastReloadFailure.withLock { $0 = nil }
+                metrics.recordModuleReload(module: name, success: true)
+                logger.info(
+                    "wasm module reloaded",
+                    metadata: [
+                        "from": .string(String(from.contentHash.prefix(12))),
+                        "to": .string(String(to.contentHash.prefix(12))),
+                        "compile_ms": .string(formatMilliseconds(to.compileDuration)),
+                    ]
+                )
+            }
+        } catch {
+            let isNew = lastReloadFailure.withLock { last in
+                defer { last = error.description }
+                return last != error.description
+            }
+            guard isNew else { return }
+            metrics.recordModuleReload(module: name, success: false)
+            logger.error(
+                "wasm module reload failed; the previous version stays in service",
+                metadata: ["error": .string(error.description)]
+            )
+        }
+    }
+
+    func shutdown() async {}
+}
+
+private func formatMilliseconds(_ duration: Duration) -> String {
+    let milliseconds = duration.seconds * 1000
+    return String(Int(milliseconds.rounded()))
+}

@@ -1,0 +1,395 @@
+import Foundation
+
+/// A bounded pool of threads that run modules, off the network event loops and off Swift's
+/// cooperative thread pool (a module blocks its thread for as long as it runs).
+///
+/// Callers suspend (`await`) while a pool thread runs their module. A call whose module is still
+/// running at its timeout is answered at the timeout, and the pool starts a replacement thread
+/// at once; the module itself is stopped by its engine later (WasmKit: when its fuel runs out),
+/// and then its thread leaves the pool. So a runaway module never shrinks the pool for others;
+/// its own calls stay limited by its concurrency slots, which it holds until it really stops.
+public final class WasmExecutor: Sendable {
+    /// Default size of a pool: twice the processor count, at least 4, so that a few runaway
+    /// modules (each held to its own concurrency limit) cannot occupy every thread.
+    public static let defaultThreadCount = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+
+    /// A process-wide pool of ``defaultThreadCount`` threads, started on first use.
+    public static let shared = WasmExecutor()
+
+    /// The number of threads the pool keeps ready (runaway calls past their timeout aside).
+    public let threadCount: Int
+    private let name: String
+    private let queue: JobQueue
+    private let timer: DeadlineTimer
+
+    /// Starts a pool of `threadCount` threads named `name`.
+    public init(threadCount: Int = WasmExecutor.defaultThreadCount, name: String = "fiso-wasm") {
+        self.threadCount = max(1, threadCount)
+        self.name = name
+        self.queue = JobQueue(workers: self.threadCount)
+        self.timer = DeadlineTimer(name: "\(name)-deadlines")
+        for _ in 0..<self.threadCount {
+            Self.startWorker(queue: queue, name: name)
+        }
+    }
+
+    private static func startWorker(queue: JobQueue, name: String) {
+        let thread = Thread {
+            while let job = queue.next() {
+                let retire = job()
+                if queue.finished(retiring: retire) { return }
+            }
+        }
+        thread.name = name
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    deinit {
+        queue.stop()
+        timer.stop()
+    }
+
+    /// Threads running a module right now, including modules past their timeout that their
+    /// engine has not stopped yet.
+    public var busyThreads: Int { queue.counts.busy }
+
+    /// Jobs waiting for a thread.
+    public var queuedJobs: Int { queue.counts.queued }
+
+    /// Threads in the pool: ``threadCount``, plus one for each module still running past its
+    /// timeout.
+    public var liveThreads: Int { queue.counts.workers }
+
+    /// Lets the threads finish the queued jobs, then stops them. Later submissions never run.
+    public func shutdown() {
+        queue.stop()
+        timer.stop()
+    }
+
+    /// Thrown for work submitted after ``shutdown()``.
+    public struct ShutDown: Error, CustomStringConvertible {
+        public var description: String { "the WASM executor has been shut down" }
+    }
+
+    /// Runs `work` on a pool thread and returns its result: for blocking work such as compiling
+    /// a module or reloading it, which must not run on an event loop.
+    ///
+    /// - Throws: ``ShutDown`` after ``shutdown()``, or what `work` throws.
+    public func run<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            let accepted = queue.push {
+                continuation.resume(with: Swift.Result { try work() })
+                return false
+            }
+            if !accepted { continuation.resume(throwing: ShutDown()) }
+        }
+    }
+
+    /// How a timed run ended, for the caller.
+    enum Outcome<Value: Sendable>: Sendable {
+        /// The work finished before its timeout.
+        case finished(Value, queued: Duration, running: Duration)
+        /// The timeout passed first; the work goes on until its engine stops it.
+        case timedOut(queued: Duration, running: Duration)
+        /// The caller was cancelled before the work started; the work will not run.
+        case cancelled(queued: Duration)
+    }
+
+    /// Runs `work` on a pool thread, answering at `timeout` after it started if it is still
+    /// running then. `whenDone` runs on the pool thread once `work` has really returned (or was
+    /// skipped because the caller was cancelled before it started).
+    func run<Value: Sendable>(
+        timeout: Duration,
+        work: @escaping @Sendable () -> Value,
+        whenDone: @escaping @Sendable () -> Void
+    ) async -> Outcome<Value> {
+        let clock = ContinuousClock()
+        let submitted = clock.now
+        let answer = SingleAnswer<Outcome<Value>>()
+        let timer = self.timer
+        let queue = self.queue
+        let name = self.name
+        return await withTaskCancellationHandler {
+            await answer.wait {
+                let accepted = queue.push {
+                    let started = clock.now
+                    guard !answer.isAnswered else {
+                        whenDone()
+                        return false
+                    }
+                    // Decided under one lock, so that exactly one of "the work finished" and "the
+                    // timer fired first" wins: the timer's side gives the pool a replacement thread
+                    // and retires this one once its runaway work has stopped.
+                    let race = Locked((finished: false, retire: false))
+                    let timerID = timer.schedule(at: started + timeout) {
+                        answer.give(.timedOut(queued: started - submitted, running: clock.now - started))
+                        let replace = race.withLock { state -> Bool in
+                            guard !state.finished else { return false }
+                            state.retire = true
+                            return true
+                        }
+                        if replace, queue.addWorker() { Self.startWorker(queue: queue, name: name) }
+                    }
+                    let value = work()
+                    let finished = clock.now
+                    timer.cancel(timerID)
+                    let retire = race.withLock { state -> Bool in
+                        state.finished = true
+                        return state.retire
+                    }
+                    whenDone()
+                    answer.give(.finished(value, queued: started - submitted, running: finished - started))
+                    return retire
+                }
+                if !accepted {
+                    whenDone()
+                    answer.give(.cancelled(queued: .zero))
+                }
+            }
+        } onCancel: {
+            answer.give(.cancelled(queued: clock.now - submitted))
+        }
+    }
+}
+
+/// A value given at most once, by whichever of several parties comes first, to one waiter.
+final class SingleAnswer<Value: Sendable>: Sendable {
+    private enum State {
+        case pending
+        case waiting(CheckedContinuation<Value, Never>)
+        case answeredEarly(Value)
+        case delivered
+    }
+
+    private let state = Locked(State.pending)
+
+    var isAnswered: Bool {
+        state.withLock {
+            if case .answeredEarly = $0 { return true }
+            if case .delivered = $0 { return true }
+            return false
+        }
+    }
+
+    /// Runs `start` (which must eventually lead to ``give(_:)``) and waits for the answer.
+    func wait(after start: () -> Void) async -> Value {
+        await withCheckedContinuation { continuation in
+            let early: Value? = state.withLock { state in
+                if case .answeredEarly(let value) = state {
+                    state = .delivered
+                    return value
+                }
+                state = .waiting(continuation)
+                return nil
+            }
+            if let early {
+                continuation.resume(returning: early)
+            } else {
+                start()
+            }
+        }
+    }
+
+    /// Gives the answer, unless one was given already.
+    func give(_ value: Value) {
+        let continuation: CheckedContinuation<Value, Never>? = state.withLock { state in
+            switch state {
+            case .pending:
+                state = .answeredEarly(value)
+                return nil
+            case .waiting(let continuation):
+                state = .delivered
+                return continuation
+            case .answeredEarly, .delivered:
+                return nil
+            }
+        }
+        continuation?.resume(returning: value)
+    }
+}
+
+/// The pool's work queue. Every mutable field is guarded by `condition`, which is why the class
+/// can be shared between threads.
+private final class JobQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// A job returns whether its thread should leave the pool afterwards.
+    typealias Job = @Sendable () -> Bool
+
+    private var jobs: [Job] = []
+    private var head = 0
+    private var busy = 0
+    private var stopping = false
+    /// Threads that take jobs from this queue, and how many it should have.
+    private var workers: Int
+    private let targetWorkers: Int
+
+    init(workers: Int) {
+        self.workers = workers
+        self.targetWorkers = workers
+    }
+
+    var counts: (busy: Int, queued: Int, workers: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (busy, jobs.count - head, workers)
+    }
+
+    /// Counts one more worker, whose thread the caller starts; `false` when stopping.
+    func addWorker() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return false }
+        workers += 1
+        return true
+    }
+
+    /// Queues `job`; `false` (and the job dropped) once the queue is stopped.
+    func push(_ job: @escaping Job) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return false }
+        jobs.append(job)
+        condition.signal()
+        return true
+    }
+
+    /// The next job, waiting for one; `nil` once the queue is stopped and empty.
+    func next() -> Job? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == jobs.count {
+            if stopping {
+                workers -= 1
+                return nil
+            }
+            condition.wait()
+        }
+        let job = jobs[head]
+        head += 1
+        if head > 64, head * 2 > jobs.count {
+            jobs.removeFirst(head)
+            head = 0
+        }
+        busy += 1
+        return job
+    }
+
+    /// Records a finished job; returns whether the thread leaves the pool (its job had run past
+    /// its timeout, and a replacement took its place then).
+    func finished(retiring: Bool) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        busy -= 1
+        if retiring, workers > targetWorkers {
+            workers -= 1
+            return true
+        }
+        return false
+    }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// One thread that runs actions at their deadlines. Every mutable field is guarded by
+/// `condition`, which is why the class can be shared between threads.
+///
+/// Scheduling a deadline wakes the thread only when it would otherwise look too late; while
+/// calls keep coming it wakes at least every 100 ms by itself, so a steady stream of calls costs
+/// no wake-up per call.
+final class DeadlineTimer: @unchecked Sendable {
+    private struct Entry {
+        var deadline: ContinuousClock.Instant
+        var id: UInt64
+        var action: @Sendable () -> Void
+    }
+
+    private static let idleTick: Duration = .milliseconds(100)
+    private static let idleBeforeSleeping: Duration = .seconds(1)
+
+    private let condition = NSCondition()
+    private let name: String
+    private var entries: [Entry] = []  // sorted by deadline
+    private var nextID: UInt64 = 0
+    private var started = false
+    private var stopping = false
+    /// When the timer thread looks next; `nil` while it sleeps until signalled.
+    private var wakeTime: ContinuousClock.Instant?
+
+    init(name: String) {
+        self.name = name
+    }
+
+    /// Runs `action` on the timer thread at `deadline`, unless cancelled first.
+    func schedule(at deadline: ContinuousClock.Instant, action: @escaping @Sendable () -> Void) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        nextID += 1
+        let index = entries.firstIndex { $0.deadline > deadline } ?? entries.count
+        entries.insert(Entry(deadline: deadline, id: nextID, action: action), at: index)
+        if !started {
+            started = true
+            let thread = Thread { [self] in loop() }
+            thread.name = name
+            thread.start()
+        } else if wakeTime.map({ deadline < $0 }) ?? true {
+            condition.signal()
+        }
+        return nextID
+    }
+
+    func cancel(_ id: UInt64) {
+        condition.lock()
+        defer { condition.unlock() }
+        if let index = entries.firstIndex(where: { $0.id == id }) {
+            entries.remove(at: index)
+        }
+    }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func loop() {
+        let clock = ContinuousClock()
+        var lastBusy = clock.now
+        condition.lock()
+        while !stopping {
+            let now = clock.now
+            if let first = entries.first, first.deadline <= now {
+                entries.removeFirst()
+                condition.unlock()
+                first.action()
+                condition.lock()
+                continue
+            }
+            let next: ContinuousClock.Instant?
+            if let first = entries.first {
+                lastBusy = now
+                next = first.deadline
+            } else if now - lastBusy < Self.idleBeforeSleeping {
+                next = now + Self.idleTick
+            } else {
+                next = nil
+            }
+            wakeTime = next
+            if let next {
+                let remaining = now.duration(to: next)
+                let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) * 1e-18
+                _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+            } else {
+                condition.wait()
+            }
+            wakeTime = nil
+        }
+        condition.unlock()
+    }
+}

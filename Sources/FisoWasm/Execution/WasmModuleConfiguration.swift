@@ -1,0 +1,68 @@
+import Foundation
+
+/// How a module is run: the interceptor's `config` (`module` aside), with the defaults documented
+/// in docs/wasm.md.
+public struct WasmModuleConfiguration: Sendable, Hashable {
+    /// Wall-clock time a call may run. Default 5 s (`timeout: "5s"`).
+    public var timeout: Duration
+    /// The most linear memory a call may use. Default 128 MiB (`memoryLimit: "128Mi"`).
+    public var memoryLimitBytes: Int
+    /// Environment variables the module sees. Default none (`env: {}`).
+    public var environment: [String: String]
+    /// The most a call may write to stdout. Default 4 MiB (`maxOutputBytes`).
+    public var maxOutputBytes: Int
+    /// The most of a call's stderr that is kept. Default 64 KiB.
+    public var maxStderrBytes: Int
+    /// Calls of this module that run at once; more wait in line. Default: the processor count.
+    public var maxConcurrency: Int
+    /// The largest module (after decompression) that is loaded. Default 128 MiB.
+    public var maxModuleBytes: Int
+    /// How the module is entered. Default: ``WasmExecutionMode/command``.
+    public var mode: WasmExecutionMode
+
+    public static let defaultMaxConcurrency = ProcessInfo.processInfo.activeProcessorCount
+
+    public init(
+        timeout: Duration = WasmLimits.defaultTimeout,
+        memoryLimitBytes: Int = WasmLimits.defaultMemoryBytes,
+        environment: [String: String] = [:],
+        maxOutputBytes: Int = WasmLimits.defaultMaxOutputBytes,
+        maxStderrBytes: Int = WasmLimits.defaultMaxStderrBytes,
+        maxConcurrency: Int = WasmModuleConfiguration.defaultMaxConcurrency,
+        maxModuleBytes: Int = WasmModuleFile.defaultMaximumBytes,
+        mode: WasmExecutionMode = .command
+    ) {
+        self.timeout = timeout
+        self.memoryLimitBytes = memoryLimitBytes
+        self.environment = environment
+        self.maxOutputBytes = maxOutputBytes
+        self.maxStderrBytes = maxStderrBytes
+        self.maxConcurrency = maxConcurrency
+        self.maxModuleBytes = maxModuleBytes
+        self.mode = mode
+    }
+
+    /// The per-call limits.
+    public var limits: WasmLimits {
+        WasmLimits(
+            timeout: timeout,
+            memoryBytes: memoryLimitBytes,
+            maxOutputBytes: maxOutputBytes,
+            maxStderrBytes: maxStderrBytes
+        )
+    }
+
+    /// Problems with the values (non-positive limits), each as a sentence; empty when valid.
+    public var problems: [String] {
+        var problems: [String] = []
+        if timeout <= .zero { problems.append("timeout must be positive") }
+        if memoryLimitBytes < WasmModuleInfo.pageSize {
+            problems.append("memoryLimit must be at least 64Ki (one WebAssembly page)")
+        }
+        if maxOutputBytes <= 0 { problems.append("maxOutputBytes must be positive") }
+        if maxStderrBytes < 0 { problems.append("maxStderrBytes must not be negative") }
+        if maxConcurrency <= 0 { problems.append("maxConcurrency must be positive") }
+        if maxModuleBytes <= 0 { problems.append("maxModuleBytes must be positive") }
+        return problems
+    }
+}

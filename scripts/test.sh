@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need (idempotently),
+# builds, and runs every test target.
+#
+#   scripts/test.sh                         every test target, one after another
+#   scripts/test.sh --filter WasmFlowTests  extra arguments go to one `swift test` run instead
+#
+# The targets run one after another rather than all in one process: several suites load the CPU on
+# purpose (runaway WASM modules, 10,000-event streams, Kafka brokers), and on a 2-core machine
+# running them together turns their generous time limits into flaky ones.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/setup.sh test
+# The Kafka test broker (tansu) and the librdkafka build it needs at run time.
+eval "$(scripts/kafka/setup.sh)"
+swift build --build-tests
+
+if (($# > 0)); then
+    exec swift test --skip-build "$@"
+fi
+
+targets=(FisoJSONTests FisoCELTests FisoWasmTests FisoKafkaTests FisoGRPCTests FisoFlowTests)
+failed=()
+for target in "${targets[@]}"; do
+    echo "==> $target"
+    start=$SECONDS
+    if swift test --skip-build --filter "^$target\."; then
+        echo "==> $target passed in $((SECONDS - start)) s"
+    else
+        echo "==> $target FAILED after $((SECONDS - start)) s"
+        failed+=("$target")
+    fi
+done
+if ((${#failed[@]} > 0)); then
+    echo "failed test targets: ${failed[*]}"
+    exit 1
+fi
+echo "all test targets passed"
