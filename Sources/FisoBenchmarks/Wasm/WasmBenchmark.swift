@@ -4,13 +4,15 @@ import FisoWasm
 import Foundation
 
 /// `fiso-bench wasm`: per-call latency of the example modules through the interceptor path
-/// (``WasmTransformer/transform(_:)`` on a ``WasmExecutor``, a fresh instance per call), with
+/// (``WasmTransformer/transform(_:)`` on a ``WasmExecutor``, a fresh instance per call) on
+/// WasmKit and, when its library loads, on the Wasmtime engine, with
 /// the same modules under the reference runtime (Wasmtime's Python binding, module compiled once,
 /// fresh store and instance per call) measured in the same run as the baseline.
 struct WasmBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wasm",
-        abstract: "Per-call latency of the example WASM modules on WasmKit, against Wasmtime (Python) as baseline."
+        abstract:
+            "Per-call latency of the example WASM modules on WasmKit and Wasmtime, against Wasmtime (Python) as baseline."
     )
 
     @Option(help: "Repository root (holds examples/modules and benchmarks/wasm). Default: found from here.")
@@ -31,6 +33,9 @@ struct WasmBenchmark: AsyncParsableCommand {
     @Flag(help: "Skip the Wasmtime baseline.")
     var skipReference = false
 
+    @Flag(help: "Skip the Wasmtime engine (run only WasmKit and the baseline).")
+    var skipWasmtime = false
+
     @Option(help: "Only these modules (comma-separated: c, zig, go).")
     var modules = "c,zig,go"
 
@@ -47,6 +52,7 @@ struct WasmBenchmark: AsyncParsableCommand {
         var file: String
         var size: Int
         var wasmkit: WasmBenchmarkReport
+        var wasmtime: WasmBenchmarkReport?
         var reference: (median: Double, p99: Double)?
         var referenceError: String?
     }
@@ -83,6 +89,17 @@ struct WasmBenchmark: AsyncParsableCommand {
                 + "WasmKit fuel calibration: \(String(format: "%.3g", engine.fuelPerSecond)) fuel/s"
         )
 
+        var wasmtimeEngine: WasmtimeEngine?
+        if !skipWasmtime {
+            do {
+                let loaded = try WasmtimeEngine.shared()
+                print("Wasmtime engine: library \(loaded.libraryPath)")
+                wasmtimeEngine = loaded
+            } catch {
+                print("Wasmtime engine skipped: \(error)")
+            }
+        }
+
         var rows: [Row] = []
         for (_, label, file, callCount) in candidates {
             let path = examples + "/" + file
@@ -92,7 +109,31 @@ struct WasmBenchmark: AsyncParsableCommand {
                 engine: engine,
                 executor: executor
             )
+            var wasmtimeTransformer: WasmTransformer?
+            if let wasmtimeEngine {
+                // Cold: no cached code, so the load compiles; warm: the same bytes again, from the
+                // on-disk cache (what a restart or an unchanged reload pays).
+                let moduleBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+                if let entry = wasmtimeEngine.cachedCodePath(for: moduleBytes) { unlink(entry) }
+                let coldStarted = ContinuousClock.now
+                wasmtimeTransformer = try await WasmTransformer.load(
+                    path: path,
+                    configuration: WasmModuleConfiguration(timeout: .seconds(60)),
+                    engine: wasmtimeEngine,
+                    executor: executor
+                )
+                let cold = ContinuousClock.now - coldStarted
+                let warmStarted = ContinuousClock.now
+                _ = try await executor.run { try wasmtimeEngine.compile(moduleBytes, name: "warm.wasm") }
+                let warm = ContinuousClock.now - warmStarted
+                print(
+                    "  \(label): Wasmtime load: compile \(format(cold.milliseconds)) ms, "
+                        + "from the code cache \(format(warm.milliseconds)) ms"
+                        + (wasmtimeEngine.cacheDirectory == nil ? " (cache off)" : "")
+                )
+            }
             var best: WasmBenchmarkReport?
+            var bestWasmtime: WasmBenchmarkReport?
             var bestReference: (median: Double, p99: Double)?
             var referenceError: String?
             for round in 1...max(1, rounds) {
@@ -104,6 +145,19 @@ struct WasmBenchmark: AsyncParsableCommand {
                 )
                 var line = "  \(label), round \(round): wasmkit \(report.summaryLine)"
                 if best.map({ report.medianMilliseconds < $0.medianMilliseconds }) ?? true { best = report }
+                if let wasmtimeTransformer {
+                    // The JIT is fast enough for the C/Zig call count on every module.
+                    let jitted = try await WasmCallBenchmark.run(
+                        wasmtimeTransformer,
+                        input: input,
+                        calls: max(callCount, calls),
+                        warmup: warmup
+                    )
+                    line += "; wasmtime \(jitted.summaryLine)"
+                    if bestWasmtime.map({ jitted.medianMilliseconds < $0.medianMilliseconds }) ?? true {
+                        bestWasmtime = jitted
+                    }
+                }
                 if !skipReference {
                     do {
                         let reference = try referenceRun(
@@ -122,6 +176,7 @@ struct WasmBenchmark: AsyncParsableCommand {
             }
             guard let best else { continue }
             var row = Row(label: label, file: file, size: transformer.version.fileSize, wasmkit: best)
+            row.wasmtime = bestWasmtime
             row.reference = bestReference
             row.referenceError = referenceError
             rows.append(row)
@@ -135,6 +190,16 @@ struct WasmBenchmark: AsyncParsableCommand {
                     + (median <= 1.0 ? "met" : "missed")
             )
         }
+        for row in rows {
+            guard let jitted = row.wasmtime else { continue }
+            let goal = row.label.hasPrefix("enrich-go") ? 1.0 : 0.15
+            let median = jitted.medianMilliseconds
+            print(
+                "goal \(row.label) <= \(format(goal)) ms median on Wasmtime: \(format(median)) ms — "
+                    + (median <= goal ? "met" : "missed")
+                    + String(format: " (%.0fx faster than WasmKit)", row.wasmkit.medianMilliseconds / median)
+            )
+        }
         for row in rows where row.referenceError != nil {
             print("reference run failed for \(row.label): \(row.referenceError ?? "")")
         }
@@ -143,7 +208,8 @@ struct WasmBenchmark: AsyncParsableCommand {
     private func table(_ rows: [Row]) -> String {
         var lines = [
             pad("module", 22) + pad("size", 12) + pad("calls", 7) + pad("wasmkit median", 16) + pad("p99", 11)
-                + pad("calls/s", 9) + pad("wasmtime-py median", 20) + pad("p99", 11) + "wasmkit/wasmtime (median, p99)"
+                + pad("calls/s", 9) + pad("wasmtime median", 17) + pad("p99", 11) + pad("wasmtime-py median", 20)
+                + pad("p99", 11) + "wasmkit/wasmtime-py (median, p99)"
         ]
         for row in rows {
             var line =
@@ -151,6 +217,12 @@ struct WasmBenchmark: AsyncParsableCommand {
                 + pad(format(row.wasmkit.medianMilliseconds) + " ms", 16)
                 + pad(format(row.wasmkit.p99Milliseconds) + " ms", 11)
                 + pad(String(format: "%.0f", row.wasmkit.callsPerSecond), 9)
+            if let jitted = row.wasmtime {
+                line +=
+                    pad(format(jitted.medianMilliseconds) + " ms", 17) + pad(format(jitted.p99Milliseconds) + " ms", 11)
+            } else {
+                line += pad("-", 17) + pad("-", 11)
+            }
             if let reference = row.reference {
                 line +=
                     pad(format(reference.median) + " ms", 20) + pad(format(reference.p99) + " ms", 11)
@@ -230,5 +302,11 @@ struct WasmBenchmark: AsyncParsableCommand {
     private func sizeText(_ bytes: Int) -> String {
         bytes >= 1 << 20
             ? String(format: "%.1f MiB", Double(bytes) / 1_048_576) : String(format: "%.1f KiB", Double(bytes) / 1024)
+    }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) * 1e-15
     }
 }

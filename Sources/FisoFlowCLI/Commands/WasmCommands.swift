@@ -17,6 +17,21 @@ struct WasmLimitOptions: ParsableArguments {
     @Option(help: "Memory limit, e.g. 64Mi (default 128Mi).") var memoryLimit: String?
     @Option(name: .customLong("env"), help: "An environment variable for the module, K=V (repeatable).")
     var environment: [String] = []
+    @Option(help: "auto (Wasmtime when its library loads, else WasmKit), wasmkit or wasmtime.")
+    var engine: String = "auto"
+
+    /// The engine `--engine` names; `wasmtime` without its library is a usage error that says how to
+    /// get it.
+    func selectedEngine() throws -> any WasmEngine {
+        guard let choice = WasmEngineChoice(rawValue: engine) else {
+            throw ValidationError("--engine: use auto, wasmkit or wasmtime, not \"\(engine)\"")
+        }
+        do {
+            return try choice.engine()
+        } catch {
+            throw ValidationError("--engine wasmtime: \(error)")
+        }
+    }
 
     func configuration() throws -> WasmModuleConfiguration {
         var configuration = WasmModuleConfiguration()
@@ -46,9 +61,11 @@ struct WasmLimitOptions: ParsableArguments {
 }
 
 /// Loads a module for the command line, turning a load failure into a readable exit.
-private func loadModule(_ path: String, configuration: WasmModuleConfiguration) async throws -> WasmTransformer {
+private func loadModule(
+    _ path: String, configuration: WasmModuleConfiguration, engine: any WasmEngine
+) async throws -> WasmTransformer {
     do {
-        return try await WasmTransformer.load(path: path, configuration: configuration)
+        return try await WasmTransformer.load(path: path, configuration: configuration, engine: engine)
     } catch {
         FileHandle.standardError.write(Data("fiso-flow: \(error.description)\n".utf8))
         throw ExitCode(1)
@@ -81,7 +98,9 @@ struct WasmRunCommand: AsyncParsableCommand {
     @OptionGroup var limits: WasmLimitOptions
 
     func run() async throws {
-        let transformer = try await loadModule(module, configuration: try limits.configuration())
+        let transformer = try await loadModule(
+            module, configuration: try limits.configuration(), engine: try limits.selectedEngine()
+        )
         let stdin = try readInput(input)
         let result = try await transformer.execute(stdin: stdin)
         let execution = result.execution
@@ -166,7 +185,9 @@ struct WasmBenchCommand: AsyncParsableCommand {
         guard calls > 0, concurrency > 0 else { throw ValidationError("--calls and --concurrency must be positive") }
         var configuration = try limits.configuration()
         configuration.maxConcurrency = max(configuration.maxConcurrency, concurrency)
-        let transformer = try await loadModule(module, configuration: configuration)
+        let transformer = try await loadModule(
+            module, configuration: configuration, engine: try limits.selectedEngine()
+        )
         let envelope =
             try input.map { try readInput($0) }
             ?? Array(#"{"payload":{"order_id":"123","amount":99.99},"headers":{},"direction":"inbound"}"#.utf8)

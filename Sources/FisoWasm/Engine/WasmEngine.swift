@@ -1,8 +1,9 @@
 /// A WebAssembly engine: turns module bytes into a compiled module that can be run many times,
 /// concurrently, each run in a fresh sandbox.
 ///
-/// Implementations: ``WasmKitEngine`` (an interpreter, always available). A JIT engine (Wasmtime,
-/// loaded at run time) plugs in behind the same protocol; callers never see which one runs.
+/// Implementations: ``WasmKitEngine`` (an interpreter, always available) and ``WasmtimeEngine``
+/// (a JIT, loaded at run time when its library is present); ``WasmEngineChoice`` picks one.
+/// Callers never see which one runs.
 public protocol WasmEngine: Sendable {
     /// A short, stable name for logs and metrics, e.g. `"wasmkit"`.
     var name: String { get }

@@ -1,5 +1,6 @@
 import FisoFlow
 import FisoJSON
+import FisoWasm
 import Foundation
 import Synchronization
 import Testing
@@ -50,6 +51,34 @@ private final class SharedCounter: Sendable {
                 #expect(data["processed_by"] == "wasm-module")
                 #expect(data["timestamp"]?.stringValue?.isEmpty == false)
                 #expect(received.json?["specversion"] == "1.0")
+            }
+        }
+    }
+
+    @Test(
+        .enabled(
+            if: WasmtimeEngine.isAvailable,
+            "needs the Wasmtime library (scripts/setup.sh test installs it; FisoWasmTests fails without it when FISO_REQUIRE_WASMTIME=1)"
+        )
+    )
+    func theGuidesGoModuleRunsOnWasmtimeInAFlow() async throws {
+        try await withTestReceiver { receiver in
+            let directory = try TemporaryDirectory()
+            let flow = httpFlow(
+                name: "go", sinkURL: receiver.url,
+                extra: wasmInterceptors([(module("enrich-go/enrich.wasm"), "engine: wasmtime")])
+            )
+            try directory.write("go.yaml", flow)
+            try await withRunningServer(directory: directory.path) { server in
+                for index in 0..<20 {
+                    let reply = try await server.post("/in", #"{"order_id":"\#(index)","amount":1.5}"#)
+                    #expect(reply.status == 200)
+                }
+                #expect(receiver.count == 20)
+                let received = try #require(receiver.requests.last)
+                #expect(received.header("X-WASM-Processed") == "true")
+                #expect(received.json?["data"]?["processed_by"] == "wasm-module")
+                #expect(received.json?["data"]?["order_id"] == "19")
             }
         }
     }

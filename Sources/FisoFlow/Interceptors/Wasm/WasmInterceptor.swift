@@ -9,7 +9,7 @@ public struct WasmInterceptorSettings: InterceptorSettings, Equatable {
     /// Path of the `.wasm` (or gzip-compressed) module.
     public var module: String
     public var configuration: WasmModuleConfiguration
-    public var engine: String
+    public var engine: WasmEngineChoice
 }
 
 extension InterceptorType {
@@ -26,12 +26,19 @@ extension InterceptorType {
             configuration.environment = Dictionary(
                 (config["env"].stringMap() ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }
             )
-            let engine = config["engine"].oneOf(["auto", "wasmkit", "wasmtime"]) ?? "auto"
-            if engine == "wasmtime" {
-                config["engine"].problem("the wasmtime engine is not available in this build; use auto or wasmkit")
+            let engine =
+                config["engine"].oneOf(WasmEngineChoice.allCases.map(\.rawValue)).flatMap(WasmEngineChoice.init)
+                ?? .auto
+            if engine == .wasmtime {
+                // The library is a run-time dependency: checked on the machine that validates.
+                do {
+                    _ = try engine.engine()
+                } catch {
+                    config["engine"].problem("\(error)")
+                }
             }
             if let mode = config["mode"].oneOf(["command", "reactor"]), mode != "command" {
-                config["mode"].problem("reactor mode is not available in this build; use command")
+                config["mode"].problem("reactor mode is not available yet; use command (a fresh instance per event)")
             }
             return WasmInterceptorSettings(module: module, configuration: configuration, engine: engine)
         },
@@ -64,13 +71,22 @@ final class WasmInterceptor: Interceptor {
     }
 
     static func load(_ settings: WasmInterceptorSettings, context: FlowBuildContext) async throws -> WasmInterceptor {
+        let engine: any WasmEngine
+        do {
+            engine = try settings.engine.engine()
+        } catch {
+            context.logger.error("wasm engine unavailable", metadata: ["error": .string("\(error)")])
+            throw error
+        }
         do {
             let transformer = try await WasmTransformer.load(
-                path: settings.module, configuration: settings.configuration)
+                path: settings.module, configuration: settings.configuration, engine: engine
+            )
             context.logger.info(
                 "wasm module loaded",
                 metadata: [
                     "module": .string(transformer.name), "engine": .string(transformer.engineName),
+                    "engine_choice": .string(settings.engine.rawValue),
                     "path": .string(settings.module),
                     "compile_ms": .string(formatMilliseconds(transformer.version.compileDuration)),
                 ]

@@ -1,0 +1,290 @@
+import Foundation
+
+/// The WebAssembly engine built on Wasmtime (a JIT compiler), loaded at run time from its C API
+/// library; see ``WasmtimeEngine/shared()`` and docs/wasm.md ("Wasmtime engine").
+///
+/// A module is compiled to native code once and pre-linked with WASI into an instance template;
+/// each call instantiates the template in a fresh store with its own WASI context (argv[0] = the
+/// module name, the configured environment only, no preopened directories, stdin from memory,
+/// stdout and stderr captured in memory), a memory limit (the store limiter) and a deadline
+/// (epoch interruption, driven by one timer thread per engine).
+public final class WasmtimeEngine: WasmEngine {
+    public let name = "wasmtime"
+    /// Where the Wasmtime library was loaded from.
+    public let libraryPath: String
+    /// How often the timer thread advances the engine's epoch; timeouts are this precise.
+    public static let epochTick: Duration = .milliseconds(2)
+
+    let api: WasmtimeCAPI
+    let engine: EngineHandle
+    private let ticker: EpochTicker
+    /// Pre-linking reads the shared WASI linker; the lock keeps it to one compile at a time.
+    private let linker: Locked<LinkerHandle>
+    /// Compiled code on disk (see docs/wasm.md, "Wasmtime engine").
+    let cache: CompiledCodeCache
+
+    /// The directory of the compiled-code cache, or nil when it is off (`FISO_WASM_CACHE_DIR=off`)
+    /// or the directory is not private to this user.
+    public var cacheDirectory: String? { cache.directory }
+
+    /// The cache file that holds (or would hold) the compiled code of `moduleBytes`.
+    public func cachedCodePath(for moduleBytes: [UInt8]) -> String? {
+        cache.entryPath(for: moduleBytes)
+    }
+
+    /// The process-wide engine, created on first use.
+    ///
+    /// - Throws: ``WasmtimeUnavailable`` when the library cannot be found or loaded; its
+    ///   description says how to get it.
+    public static func shared() throws(WasmtimeUnavailable) -> WasmtimeEngine {
+        try sharedEngine.get()
+    }
+
+    /// Whether the Wasmtime library can be loaded here.
+    public static var isAvailable: Bool {
+        if case .success = sharedEngine { return true }
+        return false
+    }
+
+    private static let sharedEngine: Result<WasmtimeEngine, WasmtimeUnavailable> = {
+        switch WasmtimeLibrary.load() {
+        case .success(let library):
+            return Result { () throws(WasmtimeUnavailable) in try WasmtimeEngine(library: library) }
+        case .failure(let error):
+            return .failure(error)
+        }
+    }()
+
+    private init(library: WasmtimeLibrary) throws(WasmtimeUnavailable) {
+        let api = library.api
+        guard let config = api.configNew() else { throw WasmtimeUnavailable("wasm_config_new failed") }
+        api.configEpochInterruptionSet(config, true)
+        guard let rawEngine = api.engineNewWithConfig(config) else {
+            throw WasmtimeUnavailable("wasm_engine_new_with_config failed")
+        }
+        let engine = EngineHandle(api: api, raw: rawEngine)
+        guard let rawLinker = api.linkerNew(rawEngine) else { throw WasmtimeUnavailable("wasmtime_linker_new failed") }
+        let linker = LinkerHandle(api: api, raw: rawLinker, engine: engine)
+        if let error = api.linkerDefineWASI(rawLinker) {
+            throw WasmtimeUnavailable("cannot define WASI: \(api.consume(error: error).message)")
+        }
+        self.api = api
+        self.libraryPath = library.path
+        self.engine = engine
+        self.linker = Locked(linker)
+        self.ticker = EpochTicker(engine: engine, tick: Self.epochTick)
+        self.cache = CompiledCodeCache(libraryPath: library.path)
+    }
+
+    deinit {
+        ticker.stop()
+    }
+
+    public func compile(_ bytes: [UInt8], name: String, options: WasmCompileOptions) throws(WasmError)
+        -> any CompiledWasmModule
+    {
+        guard options.mode == .command else {
+            throw .invalidModule("mode \"\(options.mode)\" is not supported by the \(self.name) engine", module: name)
+        }
+        let info = try WasmCommandChecks.check(bytes, name: name)
+        let module = try compiledModule(bytes, name: name)
+        var rawTemplate: WasmtimeCAPI.Handle?
+        let linkError = linker.withLock { linker in api.linkerInstantiatePre(linker.raw, module.raw, &rawTemplate) }
+        if let linkError {
+            throw .invalidModule(Self.firstParagraph(api.consume(error: linkError).message), module: name)
+        }
+        guard let rawTemplate else {
+            throw .invalidModule("wasmtime_linker_instantiate_pre returned nothing", module: name)
+        }
+        return WasmtimeCompiledModule(
+            name: name,
+            engine: self,
+            template: InstanceTemplateHandle(api: api, raw: rawTemplate, module: module),
+            initialMemoryBytes: info.initialMemoryBytes
+        )
+    }
+
+    /// The module's compiled code: from the disk cache when it holds it, else compiled now (and
+    /// cached).
+    private func compiledModule(_ bytes: [UInt8], name: String) throws(WasmError) -> ModuleHandle {
+        let entry = cache.entryPath(for: bytes)
+        if let entry, let cached = cache.load(entry) {
+            var rawModule: WasmtimeCAPI.Handle?
+            let error = cached.withUnsafeBufferPointer { buffer in
+                api.moduleDeserialize(engine.raw, buffer.baseAddress, buffer.count, &rawModule)
+            }
+            if let error {
+                _ = api.consume(error: error)
+                cache.remove(entry)  // another Wasmtime's or a damaged entry: compile afresh
+            } else if let rawModule {
+                return ModuleHandle(api: api, raw: rawModule, engine: engine)
+            }
+        }
+        var rawModule: WasmtimeCAPI.Handle?
+        let error = bytes.withUnsafeBufferPointer { buffer in
+            api.moduleNew(engine.raw, buffer.baseAddress, buffer.count, &rawModule)
+        }
+        if let error {
+            throw .invalidModule(Self.firstParagraph(api.consume(error: error).message), module: name)
+        }
+        guard let rawModule else { throw .invalidModule("wasmtime_module_new returned nothing", module: name) }
+        let module = ModuleHandle(api: api, raw: rawModule, engine: engine)
+        if let entry {
+            var serialized = WasmtimeCAPI.ByteVector()
+            if let error = api.moduleSerialize(rawModule, &serialized) {
+                _ = api.consume(error: error)
+            } else {
+                if let data = serialized.data, serialized.size > 0 {
+                    cache.store(Array(UnsafeBufferPointer(start: data, count: serialized.size)), at: entry)
+                }
+                api.byteVectorDelete(&serialized)
+            }
+        }
+        return module
+    }
+
+    /// Wasmtime's messages put the cause after a blank line; keep them on one line.
+    static func firstParagraph(_ message: String) -> String {
+        message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .joined(separator: ": ")
+    }
+}
+
+/// The checks every command-mode engine makes before compiling, with the same messages as the
+/// WasmKit engine: a readable binary, an exported `_start () -> ()`, only WASI imports.
+enum WasmCommandChecks {
+    static func check(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
+        let info: WasmModuleInfo
+        do {
+            info = try WasmModuleInfo(reading: bytes)
+        } catch {
+            throw .invalidModule(error.description, module: name)
+        }
+        guard case .function(let start) = info.export(named: "_start")?.kind else {
+            throw .invalidModule(
+                "not a WASI command: no exported _start function (build it as an executable, e.g. "
+                    + "GOOS=wasip1 GOARCH=wasm, or --target=wasm32-wasi without -mexec-model=reactor)",
+                module: name
+            )
+        }
+        if let start, !start.parameters.isEmpty || !start.results.isEmpty {
+            throw .invalidModule("_start must take and return nothing, but its type is \(start)", module: name)
+        }
+        let unsatisfied = WASIFunctions.unsatisfiedImports(of: info)
+        if let (entry, reason) = unsatisfied.first {
+            let more = unsatisfied.count > 1 ? " (and \(unsatisfied.count - 1) more)" : ""
+            throw .invalidModule(
+                "imports \(entry.module).\(entry.name), which is not provided: \(reason)\(more)", module: name)
+        }
+        return info
+    }
+}
+
+extension WasmModuleInfo {
+    /// The initial size of the module's first memory (defined or imported), in bytes.
+    var initialMemoryBytes: Int {
+        let imported = imports.compactMap { entry -> Limits? in
+            if case .memory(let limits) = entry.kind { limits } else { nil }
+        }
+        guard let first = (imported + memories).first else { return 0 }
+        let pages = min(first.minimum, UInt64(Int.max / Self.pageSize))
+        return Int(pages) * Self.pageSize
+    }
+}
+
+// MARK: - Owned C handles
+
+// The handles below are immutable after creation and each wraps a Wasmtime object that Wasmtime
+// documents as thread-safe to share (`Engine`, `Module`, `InstancePre` are `Send + Sync`; the
+// linker is only read, under a lock). Hence `@unchecked Sendable`: nothing in them mutates, and
+// `deinit` frees the object once no Swift reference is left.
+
+/// Owns a `wasm_engine_t`.
+final class EngineHandle: @unchecked Sendable {
+    let api: WasmtimeCAPI
+    let raw: WasmtimeCAPI.Handle
+
+    init(api: WasmtimeCAPI, raw: WasmtimeCAPI.Handle) {
+        self.api = api
+        self.raw = raw
+    }
+
+    deinit { api.engineDelete(raw) }
+}
+
+/// Owns a `wasmtime_linker_t` (and keeps its engine alive).
+final class LinkerHandle: @unchecked Sendable {
+    let api: WasmtimeCAPI
+    let raw: WasmtimeCAPI.Handle
+    let engine: EngineHandle
+
+    init(api: WasmtimeCAPI, raw: WasmtimeCAPI.Handle, engine: EngineHandle) {
+        self.api = api
+        self.raw = raw
+        self.engine = engine
+    }
+
+    deinit { api.linkerDelete(raw) }
+}
+
+/// Owns a `wasmtime_module_t` (and keeps its engine alive).
+final class ModuleHandle: @unchecked Sendable {
+    let api: WasmtimeCAPI
+    let raw: WasmtimeCAPI.Handle
+    let engine: EngineHandle
+
+    init(api: WasmtimeCAPI, raw: WasmtimeCAPI.Handle, engine: EngineHandle) {
+        self.api = api
+        self.raw = raw
+        self.engine = engine
+    }
+
+    deinit { api.moduleDelete(raw) }
+}
+
+/// Owns a `wasmtime_instance_pre_t`: the module pre-linked with WASI (and keeps the module alive).
+final class InstanceTemplateHandle: @unchecked Sendable {
+    let api: WasmtimeCAPI
+    let raw: WasmtimeCAPI.Handle
+    let module: ModuleHandle
+
+    init(api: WasmtimeCAPI, raw: WasmtimeCAPI.Handle, module: ModuleHandle) {
+        self.api = api
+        self.raw = raw
+        self.module = module
+    }
+
+    deinit { api.instancePreDelete(raw) }
+}
+
+/// One thread that advances an engine's epoch by one for every tick of wall-clock time, so that a
+/// store whose deadline (in ticks) has passed traps at its next epoch check. A late wake-up (a
+/// busy machine) catches up with several increments, so timeouts follow the clock, not the
+/// number of wake-ups. Stops when its engine is released.
+final class EpochTicker: Sendable {
+    private let stopped = Locked(false)
+
+    init(engine: EngineHandle, tick: Duration) {
+        let stopped = self.stopped
+        let microseconds = UInt32(max(1, tick.components.attoseconds / 1_000_000_000_000))
+        let thread = Thread {
+            // The thread holds the engine: it is deleted only after the last increment.
+            let clock = ContinuousClock()
+            var next = clock.now + tick
+            while !stopped.withLock({ $0 }) {
+                usleep(microseconds)
+                let now = clock.now
+                while next <= now {
+                    engine.api.engineIncrementEpoch(engine.raw)
+                    next += tick
+                }
+            }
+        }
+        thread.name = "wasmtime-epoch"
+        thread.start()
+    }
+
+    func stop() {
+        stopped.withLock { $0 = true }
+    }
+}
