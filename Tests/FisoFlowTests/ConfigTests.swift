@@ -206,6 +206,11 @@ private let minimal = """
             description: "wasm without module", yaml: minimal + "\ninterceptors:\n  - type: wasm",
             path: "interceptors[0].config.module", message: "is required"),
         Case(
+            description: "grpc concurrency over the Ack window",
+            yaml:
+                "name: g\nsource: {type: grpc, config: {maxPendingAcks: 8, maxConcurrentEvents: 9}}\nsink: {type: stdout}",
+            path: "source.config.maxConcurrentEvents", message: "may not exceed maxPendingAcks (8)"),
+        Case(
             description: "wasm bad engine",
             yaml: minimal + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, engine: v8}",
             path: "interceptors[0].config.engine", message: "must be one of"),

@@ -56,12 +56,15 @@ private func withTestEventServer<T: Sendable>(
         try await withTestReceiver({ _, _ in .init(status: 201, body: #"{"stored":1}"#) }) { receiver in
             let directory = try TemporaryDirectory()
             let port = try freePort()
-            try directory.write("g.yaml", grpcFlow(name: "g", port: port, sink: "sink: {type: http, config: {url: \"\(receiver.url)\"}}"))
+            try directory.write(
+                "g.yaml",
+                grpcFlow(name: "g", port: port, sink: "sink: {type: http, config: {url: \"\(receiver.url)\"}}"))
             try await withRunningServer(directory: directory.path) { _ in
                 try await withConnection(port: port) { connection in
                     let client = EventClient(wrapping: connection)
                     let ack = try await client.send(
-                        Fiso_Flow_V1_Event(payload: Array(#"{"order":1}"#.utf8), id: "e-1", headers: ["X-Correlation-ID": "g-1"])
+                        Fiso_Flow_V1_Event(
+                            payload: Array(#"{"order":1}"#.utf8), id: "e-1", headers: ["X-Correlation-ID": "g-1"])
                     )
                     #expect(ack.status == .ok)
                     #expect(ack.eventID == "e-1")
@@ -86,7 +89,8 @@ private func withTestEventServer<T: Sendable>(
         defer { close(devNull) }
         try directory.write("g.yaml", grpcFlow(name: "g", port: port, sink: "sink: {type: stdout}"))
         let count = 10_000
-        try await withRunningServer(directory: directory.path, standardOutput: StandardOutput(descriptor: devNull)) { server in
+        try await withRunningServer(directory: directory.path, standardOutput: StandardOutput(descriptor: devNull)) {
+            server in
             let acks = try await withConnection(port: port) { connection in
                 try await EventClient(wrapping: connection).stream(
                     requestProducer: { writer in
@@ -114,8 +118,48 @@ private func withTestEventServer<T: Sendable>(
         }
     }
 
+    @Test func concurrentEventsOfAStreamAreEachDeliveredOnceAndAckedInOrder() async throws {
+        try await withTestReceiver { receiver in
+            let directory = try TemporaryDirectory()
+            let port = try freePort()
+            try directory.write(
+                "c.yaml",
+                """
+                name: c
+                source: {type: grpc, config: {listenAddr: "127.0.0.1:\(port)", maxPendingAcks: 64, maxConcurrentEvents: 16}}
+                sink: {type: http, config: {url: "\(receiver.url)"}}
+                """
+            )
+            let count = 400
+            try await withRunningServer(directory: directory.path) { _ in
+                let acks = try await withConnection(port: port) { connection in
+                    try await EventClient(wrapping: connection).stream(
+                        requestProducer: { writer in
+                            for number in 1...count {
+                                try await writer.write(
+                                    Fiso_Flow_V1_Event(payload: Array(#"{"n":\#(number)}"#.utf8), id: "e-\(number)")
+                                )
+                            }
+                        },
+                        onResponse: { response in
+                            var acks: [Fiso_Flow_V1_Ack] = []
+                            for try await ack in response.messages { acks.append(ack) }
+                            return acks
+                        }
+                    )
+                }
+                #expect(acks.map(\.eventID) == (1...count).map { "e-\($0)" }, "Acks stay in stream order")
+                #expect(acks.allSatisfy { $0.status == .ok })
+                let delivered = receiver.requests.compactMap { $0.json?["data"]?["n"] }
+                #expect(delivered.count == count)
+                #expect(Set(delivered.map { "\($0)" }).count == count, "each event reaches the sink once")
+            }
+        }
+    }
+
     @Test func anHTTPSourceDeliversToAGRPCSink() async throws {
-        try await withTestEventServer(answer: { number, _ in .delivered(cloudEventID: "remote-\(number)") }) { grpcPort, received in
+        try await withTestEventServer(answer: { number, _ in .delivered(cloudEventID: "remote-\(number)") }) {
+            grpcPort, received in
             let directory = try TemporaryDirectory()
             try directory.write(
                 "h.yaml",
@@ -126,7 +170,8 @@ private func withTestEventServer<T: Sendable>(
                 """
             )
             try await withRunningServer(directory: directory.path) { server in
-                let reply = try await server.post("/in", #"{"to":"grpc"}"#, headers: [("X-Correlation-ID", "h-1"), ("X-Tenant", "acme")])
+                let reply = try await server.post(
+                    "/in", #"{"to":"grpc"}"#, headers: [("X-Correlation-ID", "h-1"), ("X-Tenant", "acme")])
                 #expect(reply.status == 202)
                 let event = try #require(received().first)
                 let cloudEvent = try JSONValue(parsing: event.payload)
@@ -176,6 +221,8 @@ private func withTestEventServer<T: Sendable>(
         let snapshot = try ConfigSnapshot.read(directory: directory.path, kafkaConfigPath: "/nonexistent").get()
         let loaded = FlowLoader(kafkaConfigPath: "/nonexistent").load(snapshot)
         #expect(loaded.flows.count == 1)
-        #expect(loaded.problems[directory.file("b.yaml")]?.first?.message.contains("only http sources share a port") == true)
+        #expect(
+            loaded.problems[directory.file("b.yaml")]?.first?.message.contains("only http sources share a port") == true
+        )
     }
 }

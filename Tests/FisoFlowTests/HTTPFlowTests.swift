@@ -6,7 +6,9 @@ import Testing
 
 @Suite struct HTTPFlowTests {
     @Test func deliversACloudEventToTheSinkAndRelaysItsAnswer() async throws {
-        try await withTestReceiver({ _, _ in .init(status: 201, body: #"{"stored":true}"#, headers: ["Location": "/orders/1"]) }) {
+        try await withTestReceiver({ _, _ in
+            .init(status: 201, body: #"{"stored":true}"#, headers: ["Location": "/orders/1"])
+        }) {
             receiver in
             let directory = try TemporaryDirectory()
             try directory.write("orders.yaml", httpFlow(name: "orders", path: "/orders", sinkURL: receiver.url))
@@ -44,7 +46,8 @@ import Testing
             let directory = try TemporaryDirectory()
             try directory.write("ce.yaml", httpFlow(name: "ce", sinkURL: receiver.url))
             try await withRunningServer(directory: directory.path) { server in
-                let incoming = #"{"specversion":"1.0","id":"evt-7","source":"billing","type":"invoice.paid","data":{"n":1}}"#
+                let incoming =
+                    #"{"specversion":"1.0","id":"evt-7","source":"billing","type":"invoice.paid","data":{"n":1}}"#
                 let reply = try await server.post("/in", incoming)
                 #expect(reply.status == 200)
                 #expect(receiver.requests.first?.json == (try JSONValue(parsing: incoming)))
@@ -74,7 +77,9 @@ import Testing
             let directory = try TemporaryDirectory()
             try directory.write(
                 "r.yaml",
-                httpFlow(name: "r", sinkURL: receiver.url, extra: "errorHandling:\n  maxRetries: 3\n  backoff: {initial: 10ms, max: 50ms}\n")
+                httpFlow(
+                    name: "r", sinkURL: receiver.url,
+                    extra: "errorHandling:\n  maxRetries: 3\n  backoff: {initial: 10ms, max: 50ms}\n")
             )
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", #"{"n":1}"#)
@@ -91,7 +96,9 @@ import Testing
     @Test func doesNotRetryAClientErrorAndRelaysIt() async throws {
         try await withTestReceiver({ _, _ in .init(status: 400, body: #"{"error":"amount missing"}"#) }) { receiver in
             let directory = try TemporaryDirectory()
-            try directory.write("r.yaml", httpFlow(name: "r", sinkURL: receiver.url, extra: "errorHandling: {backoff: {initial: 10ms}}\n"))
+            try directory.write(
+                "r.yaml",
+                httpFlow(name: "r", sinkURL: receiver.url, extra: "errorHandling: {backoff: {initial: 10ms}}\n"))
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", #"{"n":1}"#)
                 #expect(reply.status == 400)
@@ -107,7 +114,10 @@ import Testing
         try await withTestReceiver({ _, _ in .init(status: 500) }) { receiver in
             let directory = try TemporaryDirectory()
             try directory.write(
-                "r.yaml", httpFlow(name: "r", sinkURL: receiver.url, extra: "errorHandling: {maxRetries: 2, backoff: {initial: 5ms}}\n")
+                "r.yaml",
+                httpFlow(
+                    name: "r", sinkURL: receiver.url, extra: "errorHandling: {maxRetries: 2, backoff: {initial: 5ms}}\n"
+                )
             )
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", #"{"n":1}"#)
@@ -127,7 +137,10 @@ import Testing
             return number == 1 ? .init(status: 429, headers: ["Retry-After": "1"]) : .init(status: 200, body: "{}")
         }) { receiver in
             let directory = try TemporaryDirectory()
-            try directory.write("r.yaml", httpFlow(name: "r", sinkURL: receiver.url, extra: "errorHandling: {backoff: {initial: 10ms, max: 5s}}\n"))
+            try directory.write(
+                "r.yaml",
+                httpFlow(
+                    name: "r", sinkURL: receiver.url, extra: "errorHandling: {backoff: {initial: 10ms, max: 5s}}\n"))
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", "{}")
                 #expect(reply.status == 200)
@@ -141,7 +154,10 @@ import Testing
     @Test func unreachableSinkIsABadGateway() async throws {
         let directory = try TemporaryDirectory()
         try directory.write(
-            "r.yaml", httpFlow(name: "r", sinkURL: "http://127.0.0.1:1/x", extra: "errorHandling: {maxRetries: 1, backoff: {initial: 5ms}}\n")
+            "r.yaml",
+            httpFlow(
+                name: "r", sinkURL: "http://127.0.0.1:1/x",
+                extra: "errorHandling: {maxRetries: 1, backoff: {initial: 5ms}}\n")
         )
         try await withRunningServer(directory: directory.path) { server in
             let reply = try await server.post("/in", "{}")
@@ -154,7 +170,8 @@ import Testing
     @Test func rejectsBadRequestsWithJSONErrors() async throws {
         try await withTestReceiver { receiver in
             let directory = try TemporaryDirectory()
-            try directory.write("r.yaml", httpFlow(name: "r", sinkURL: receiver.url, sourceConfig: [("maxBodyBytes", "100")]))
+            try directory.write(
+                "r.yaml", httpFlow(name: "r", sinkURL: receiver.url, sourceConfig: [("maxBodyBytes", "100")]))
             try await withRunningServer(directory: directory.path) { server in
                 let tooLarge = try await server.post("/in", "[" + String(repeating: "1,", count: 100) + "1]")
                 #expect(tooLarge.status == 413)

@@ -52,7 +52,9 @@ private let orderEvent = #"""
         try await withTestReceiver { receiver in
             let directory = try TemporaryDirectory()
             try directory.write(
-                "t.yaml", httpFlow(name: "t", sinkURL: receiver.url, extra: "transform:\n  fields:\n    total: data.amount * 2.0\n")
+                "t.yaml",
+                httpFlow(
+                    name: "t", sinkURL: receiver.url, extra: "transform:\n  fields:\n    total: data.amount * 2.0\n")
             )
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", #"{"no_amount":true}"#)
@@ -104,7 +106,8 @@ private let orderEvent = #"""
     @Test func theDataOverrideSelectsPartOfTheOriginalEvent() async throws {
         try await withTestReceiver { receiver in
             let directory = try TemporaryDirectory()
-            try directory.write("d.yaml", httpFlow(name: "d", sinkURL: receiver.url, extra: "cloudevents:\n  data: data.customer\n"))
+            try directory.write(
+                "d.yaml", httpFlow(name: "d", sinkURL: receiver.url, extra: "cloudevents:\n  data: data.customer\n"))
             try await withRunningServer(directory: directory.path) { server in
                 _ = try await server.post("/in", orderEvent)
                 #expect(receiver.requests.first?.json?["data"] == ["id": 7, "name": "ada"])
@@ -115,7 +118,8 @@ private let orderEvent = #"""
     @Test func aFailingOverrideIsACloudEventError() async throws {
         try await withTestReceiver { receiver in
             let directory = try TemporaryDirectory()
-            try directory.write("d.yaml", httpFlow(name: "d", sinkURL: receiver.url, extra: "cloudevents:\n  subject: data.missing\n"))
+            try directory.write(
+                "d.yaml", httpFlow(name: "d", sinkURL: receiver.url, extra: "cloudevents:\n  subject: data.missing\n"))
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", orderEvent)
                 #expect(reply.status == 422)
@@ -165,7 +169,9 @@ private let orderEvent = #"""
     }
 
     @Test func kafkaFlowsSeeTheKafkaVariable() throws {
-        #expect(throws: Never.self) { try FlowExpressions(sourceVariables: ["kafka"]).compile("kafka.topic + '/' + string(kafka.partition)") }
+        #expect(throws: Never.self) {
+            try FlowExpressions(sourceVariables: ["kafka"]).compile("kafka.topic + '/' + string(kafka.partition)")
+        }
         #expect(throws: (any Error).self) { try FlowExpressions().compile("kafka.topic") }
     }
 }

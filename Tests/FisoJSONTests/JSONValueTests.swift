@@ -81,7 +81,9 @@ import Testing
 
     @Test func prettyTextIndentsNestedValues() {
         let value: JSONValue = ["a": [1, ["b": nil]], "c": [:], "d": []]
-        #expect(value.prettyText == "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {},\n  \"d\": []\n}")
+        #expect(
+            value.prettyText
+                == "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {},\n  \"d\": []\n}")
     }
 
     @Test func roundTripsThroughText() throws {

@@ -17,7 +17,6 @@ import Testing
                   enrich.wasm: \(Data(bytes).base64EncodedString())
                 kind: ConfigMap
                 metadata:
-                  creationTimestamp: null
                   name: wasm-enrich-module
                   namespace: production
 

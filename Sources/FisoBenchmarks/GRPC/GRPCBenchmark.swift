@@ -25,7 +25,12 @@ struct GRPCBenchmark: AsyncParsableCommand {
     @Option(help: "Unacknowledged events each stream keeps in flight on the client side.") var window: Int = 256
     @Option(help: "Event payload size in bytes (a JSON document).") var payloadBytes: Int = 256
     @Option(help: "Rounds per service.") var rounds: Int = 2
-    @Option(help: "maxPendingAcks of the fiso-grpc echo service.") var maxPendingAcks: Int = 256
+    @Option(help: "maxPendingAcks of the fiso-grpc echo service and the pipeline's gRPC source.")
+    var maxPendingAcks: Int = 256
+    @Option(
+        help: "maxConcurrentEvents of the pipeline's gRPC source (1: strict order at the sink, the default of flows)."
+    )
+    var pipelineConcurrency: Int = 1
     @Option(help: "host:port of a running pipeline's gRPC source to measure instead of the in-process one.")
     var target: String?
 
@@ -37,7 +42,8 @@ struct GRPCBenchmark: AsyncParsableCommand {
                 try await Self.withFisoEchoServer(maxPendingAcks: maxPendingAcks) { fisoTarget in
                     try await Self.compare(
                         targets: [
-                            ("bare gRPC echo", bareTarget), ("fiso-grpc echo", fisoTarget), ("pipeline", pipelineTarget),
+                            ("bare gRPC echo", bareTarget), ("fiso-grpc echo", fisoTarget),
+                            ("pipeline", pipelineTarget),
                         ],
                         events: events, streams: streams, window: window, payload: payload, rounds: rounds
                     )
@@ -48,7 +54,9 @@ struct GRPCBenchmark: AsyncParsableCommand {
         if let target {
             results = try await measure(try HostPort(parsing: target))
         } else {
-            results = try await GRPCPipeline.withGRPCToHTTPFlow(maxPendingAcks: maxPendingAcks) { port in
+            results = try await GRPCPipeline.withGRPCToHTTPFlow(
+                maxPendingAcks: maxPendingAcks, maxConcurrentEvents: pipelineConcurrency
+            ) { port in
                 try await measure(HostPort(host: "127.0.0.1", port: port))
             }
         }

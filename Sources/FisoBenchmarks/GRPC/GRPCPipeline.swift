@@ -8,7 +8,7 @@ import NIOCore
 /// The runtime with one gRPC → (no transform) → HTTP flow into a local receiver.
 enum GRPCPipeline {
     static func withGRPCToHTTPFlow<T: Sendable>(
-        maxPendingAcks: Int, _ body: @Sendable (_ grpcPort: Int) async throws -> T
+        maxPendingAcks: Int, maxConcurrentEvents: Int, _ body: @Sendable (_ grpcPort: Int) async throws -> T
     ) async throws -> T {
         let receiver = CallbackResponder<BasicRequestContext> { request, _ in
             var request = request
@@ -16,13 +16,14 @@ enum GRPCPipeline {
             return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"ok":true}"#)))
         }
         return try await withHTTPServer(receiver) { receiverPort in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fiso-bench-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "fiso-bench-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
             let grpcPort = try freeTCPPort()
             try """
             name: grpc-bench
-            source: {type: grpc, config: {listenAddr: "127.0.0.1:\(grpcPort)", maxPendingAcks: \(maxPendingAcks)}}
+            source: {type: grpc, config: {listenAddr: "127.0.0.1:\(grpcPort)", maxPendingAcks: \(maxPendingAcks), maxConcurrentEvents: \(maxConcurrentEvents)}}
             sink: {type: http, config: {url: "http://127.0.0.1:\(receiverPort)/events"}}
             """.write(to: directory.appendingPathComponent("bench.yaml"), atomically: true, encoding: .utf8)
             return try await withRuntime(directory: directory.path) { try await body(grpcPort) }

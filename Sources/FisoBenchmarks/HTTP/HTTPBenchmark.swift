@@ -34,12 +34,14 @@ struct HTTPBenchmark: AsyncParsableCommand {
             _ = try await request.collectBody(upTo: 1 << 22)
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"ok":true}"#)))
+            return Response(
+                status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"ok":true}"#)))
         }
         let forwardingClient = HTTPLoadGenerator.makeClient(concurrency: 256)
         let loadClient = HTTPLoadGenerator.makeClient(concurrency: concurrency)
         do {
-            try await measure(receiver: receiver, payload: payload, forwardingClient: forwardingClient, loadClient: loadClient)
+            try await measure(
+                receiver: receiver, payload: payload, forwardingClient: forwardingClient, loadClient: loadClient)
         } catch {
             try? await forwardingClient.shutdown()
             try? await loadClient.shutdown()
@@ -64,12 +66,14 @@ struct HTTPBenchmark: AsyncParsableCommand {
                     for round in 1...max(1, rounds) {
                         baseline.append(
                             await generator.run(
-                                url: "http://127.0.0.1:\(proxyPort)/in", warmup: .seconds(warmup), duration: .seconds(duration)
+                                url: "http://127.0.0.1:\(proxyPort)/in", warmup: .seconds(warmup),
+                                duration: .seconds(duration)
                             )
                         )
                         pipeline.append(
                             await generator.run(
-                                url: "http://127.0.0.1:\(pipelinePort)/in", warmup: .seconds(warmup), duration: .seconds(duration)
+                                url: "http://127.0.0.1:\(pipelinePort)/in", warmup: .seconds(warmup),
+                                duration: .seconds(duration)
                             )
                         )
                         print(
@@ -91,7 +95,9 @@ struct HTTPBenchmark: AsyncParsableCommand {
         let ratio = pipeline.statistics.throughput / max(baseline.statistics.throughput, 1)
         let overhead = pipeline.statistics.p99.inMilliseconds - baseline.statistics.p99.inMilliseconds
         print("")
-        print("HTTP → HTTP, \(payloadBytes)-byte events, concurrency \(concurrency), \(formatted(duration, decimals: 0)) s per round")
+        print(
+            "HTTP → HTTP, \(payloadBytes)-byte events, concurrency \(concurrency), \(formatted(duration, decimals: 0)) s per round"
+        )
         print("                      req/s     p50 ms    p99 ms   failures")
         for (name, result) in [("baseline (bare proxy)", baseline), ("fiso-flow pipeline   ", pipeline)] {
             let stats = result.statistics
@@ -114,7 +120,8 @@ struct HTTPBenchmark: AsyncParsableCommand {
 
     /// A JSON object of about `bytes` bytes.
     static func payload(bytes: Int) -> [UInt8] {
-        var text = #"{"order_id":"ord-000123","customer":{"id":"c-42","name":"Ada Lovelace","tier":"gold"},"amount":99.99,"items":["#
+        var text =
+            #"{"order_id":"ord-000123","customer":{"id":"c-42","name":"Ada Lovelace","tier":"gold"},"amount":99.99,"items":["#
         var index = 0
         while text.utf8.count < bytes - 40 {
             text += (index == 0 ? "" : ",") + #"{"sku":"SKU-\#(index)","qty":\#(index % 5 + 1),"price":\#(index).5}"#
@@ -157,6 +164,8 @@ struct BareProxy: HTTPResponder {
         let answer = try await response.body.collect(upTo: 1 << 20)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers, body: ResponseBody(byteBuffer: answer))
+        return Response(
+            status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers,
+            body: ResponseBody(byteBuffer: answer))
     }
 }

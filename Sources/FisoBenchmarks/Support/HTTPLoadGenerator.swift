@@ -73,7 +73,8 @@ public struct HTTPLoadGenerator: Sendable {
     /// An HTTP client sized for `concurrency` connections to one host.
     public static func makeClient(concurrency: Int) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

@@ -19,7 +19,8 @@ public enum KafkaClusterFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            return .failure(ConfigError("cannot read the Kafka cluster file: \(error.localizedDescription)", file: path))
+            return .failure(
+                ConfigError("cannot read the Kafka cluster file: \(error.localizedDescription)", file: path))
         }
         return parse(text, file: path)
     }
@@ -33,7 +34,9 @@ public enum KafkaClusterFile {
             return .failure(ConfigError("invalid YAML: \(error)", file: file))
         }
         let document = ConfigNode(node: root, path: "", problems: problems)
-        guard let top = document.mapping(allowedKeys: ["clusters"]) else { return .failure(ConfigError(problems: problems.all)) }
+        guard let top = document.mapping(allowedKeys: ["clusters"]) else {
+            return .failure(ConfigError(problems: problems.all))
+        }
         let clusters = readClusters(top["clusters"]) ?? [:]
         return problems.isEmpty ? .success(clusters) : .failure(ConfigError(problems: problems.all))
     }
@@ -61,7 +64,12 @@ public enum KafkaClusterFile {
                 block["config"].problem("\"\(reserved)\" is set by fiso-flow (use brokers / consumerGroup instead)")
                 valid = false
             }
-            if valid { clusters[name] = KafkaClusterDefinition(brokers: brokers, properties: properties) }
+            let cluster = KafkaClusterDefinition(brokers: brokers, properties: properties)
+            if valid, let problem = cluster.problem {  // librdkafka's offline check of config:
+                block["config"].problem(problem)
+                valid = false
+            }
+            if valid { clusters[name] = cluster }
         }
         return clusters
     }

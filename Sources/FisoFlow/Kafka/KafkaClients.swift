@@ -4,18 +4,65 @@ import Synchronization
 
 /// The Kafka clients one runtime shares between its flows (producers for sinks and dead-letter
 /// topics), created on first use and closed when the runtime stops.
+///
+/// Producers are shared per configuration (cluster, acks, idempotence, transactional id): every
+/// sink and dead-letter topic of a cluster with the same settings writes through one librdkafka
+/// producer, which batches their records together. Transactional producers are not shared; each
+/// `kafka_transaction` source owns its own (see ``KafkaSource``).
 public final class KafkaClients: Sendable {
     private let logger: Logger
-    private let producers = Mutex<[ProducerKey: KafkaProducer]>([:])
-
-    struct ProducerKey: Hashable {
-        var cluster: String
-        var transactionalID: String?
-    }
+    private let producers = Mutex<[KafkaProducerConfiguration: KafkaProducer]>([:])
 
     init(logger: Logger) {
+        var logger = logger
+        logger[metadataKey: "component"] = "kafka"
         self.logger = logger
     }
+
+    /// The shared producer for `configuration`, created on first use.
+    func producer(_ configuration: KafkaProducerConfiguration) throws(KafkaError) -> KafkaProducer {
+        let result: Result<KafkaProducer, KafkaError> = producers.withLock { producers in
+            if let existing = producers[configuration] { return .success(existing) }
+            do throws(KafkaError) {
+                let producer = try KafkaProducer(configuration: configuration, logger: logger)
+                producers[configuration] = producer
+                return .success(producer)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Produces `record` through the shared producer for `configuration`. A producer that failed in a
+    /// way it cannot recover from (fenced, fatal idempotence errors) is replaced: the next call gets
+    /// a new one.
+    func produce(
+        _ record: KafkaProducerRecord, with configuration: KafkaProducerConfiguration
+    ) async throws(KafkaError) -> KafkaDeliveryReport {
+        let producer = try producer(configuration)
+        do {
+            return try await producer.produce(record)
+        } catch {
+            if error.requiresNewProducer { retire(producer, configuration: configuration) }
+            throw error
+        }
+    }
+
+    /// Forgets `producer` (it is destroyed once its last produce call returned).
+    private func retire(_ producer: KafkaProducer, configuration: KafkaProducerConfiguration) {
+        let removed = producers.withLock { producers in
+            guard producers[configuration] === producer else { return false }
+            producers[configuration] = nil
+            return true
+        }
+        if removed {
+            logger.warning("Kafka producer failed permanently; the next record uses a new one")
+        }
+    }
+
+    /// Producers created so far.
+    var producerCount: Int { producers.withLock { $0.count } }
 
     /// Flushes and closes every client.
     func shutdown() async {
@@ -25,4 +72,19 @@ public final class KafkaClients: Sendable {
         }
         for producer in all { await producer.shutdown() }
     }
+}
+
+extension KafkaError {
+    /// The producer that reported this cannot produce any more and must be recreated (librdkafka's
+    /// fatal errors: fencing and idempotence state that cannot be repaired).
+    var requiresNewProducer: Bool {
+        if isFatal { return true }
+        guard let code else { return false }
+        return Self.producerFatalCodes.contains(code.name)
+    }
+
+    static let producerFatalCodes: Set<String> = [
+        "_FATAL", "_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        "INVALID_PRODUCER_ID_MAPPING", "UNKNOWN_PRODUCER_ID",
+    ]
 }

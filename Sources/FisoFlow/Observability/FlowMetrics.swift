@@ -6,35 +6,57 @@ public enum MetricNames {
         MetricNameDescriptor(namespace: "fiso", subsystem: "flow", metricName: name, unitName: unit, helpText: help)
     }
 
-    static var events: MetricNameDescriptor { descriptor(
-        "events", unit: "total",
-        help: "Events handled, by outcome: success, error (took the error path) or rejected (invalid input)"
-    ) }
-    static var eventDuration: MetricNameDescriptor { descriptor(
-        "event_duration", unit: "seconds", help: "Time from receiving an event to its final outcome"
-    ) }
-    static var transformErrors: MetricNameDescriptor { descriptor(
-        "transform_errors", unit: "total",
-        help: "Events that failed in a pipeline stage: transform, interceptor or cloudevent"
-    ) }
-    static var sinkRetries: MetricNameDescriptor { descriptor("sink_retries", unit: "total", help: "Delivery attempts repeated after a failure") }
-    static var eventsInFlight: MetricNameDescriptor { descriptor("events_in_flight", unit: "", help: "Events received and not yet finished") }
-    static var interceptorErrors: MetricNameDescriptor { descriptor(
-        "interceptor_errors", unit: "total", help: "Interceptor failures by module and reason"
-    ) }
-    static var interceptorDuration: MetricNameDescriptor { descriptor(
-        "interceptor_duration", unit: "seconds", help: "Time one interceptor call took, by module"
-    ) }
-    static var moduleReloads: MetricNameDescriptor { descriptor(
-        "module_reloads", unit: "total", help: "WASM module reloads after the file changed, by result"
-    ) }
-    static var configReloads: MetricNameDescriptor { descriptor(
-        "config_reloads", unit: "total", help: "Flow file changes applied (success) or refused (error)"
-    ) }
-    static var flowsRunning: MetricNameDescriptor { descriptor("flows_running", unit: "", help: "Flows currently taking events") }
-    static var deadLetters: MetricNameDescriptor { descriptor(
-        "dead_letters", unit: "total", help: "Events written to the dead-letter topic, by error code"
-    ) }
+    static var events: MetricNameDescriptor {
+        descriptor(
+            "events", unit: "total",
+            help: "Events handled, by outcome: success, error (took the error path) or rejected (invalid input)"
+        )
+    }
+    static var eventDuration: MetricNameDescriptor {
+        descriptor(
+            "event_duration", unit: "seconds", help: "Time from receiving an event to its final outcome"
+        )
+    }
+    static var transformErrors: MetricNameDescriptor {
+        descriptor(
+            "transform_errors", unit: "total",
+            help: "Events that failed in a pipeline stage: transform, interceptor or cloudevent"
+        )
+    }
+    static var sinkRetries: MetricNameDescriptor {
+        descriptor("sink_retries", unit: "total", help: "Delivery attempts repeated after a failure")
+    }
+    static var eventsInFlight: MetricNameDescriptor {
+        descriptor("events_in_flight", unit: "", help: "Events received and not yet finished")
+    }
+    static var interceptorErrors: MetricNameDescriptor {
+        descriptor(
+            "interceptor_errors", unit: "total", help: "Interceptor failures by module and reason"
+        )
+    }
+    static var interceptorDuration: MetricNameDescriptor {
+        descriptor(
+            "interceptor_duration", unit: "seconds", help: "Time one interceptor call took, by module"
+        )
+    }
+    static var moduleReloads: MetricNameDescriptor {
+        descriptor(
+            "module_reloads", unit: "total", help: "WASM module reloads after the file changed, by result"
+        )
+    }
+    static var configReloads: MetricNameDescriptor {
+        descriptor(
+            "config_reloads", unit: "total", help: "Flow file changes applied (success) or refused (error)"
+        )
+    }
+    static var flowsRunning: MetricNameDescriptor {
+        descriptor("flows_running", unit: "", help: "Flows currently taking events")
+    }
+    static var deadLetters: MetricNameDescriptor {
+        descriptor(
+            "dead_letters", unit: "total", help: "Events written to the dead-letter topic, by error code"
+        )
+    }
 
     /// Buckets from 250 µs to 30 s: WASM calls and local sinks sit at the low end, retried
     /// deliveries at the high end.

@@ -42,7 +42,9 @@ public struct ObservabilityServer: Service {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
         router.get("/healthz") { _, _ in
             Self.json(.ok, ["status": "ok"])
@@ -61,7 +63,8 @@ public struct ObservabilityServer: Service {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 boundPort.set(port)
-                logger.info("metrics and health endpoints listening", metadata: ["address": .string("\(address.host):\(port)")])
+                logger.info(
+                    "metrics and health endpoints listening", metadata: ["address": .string("\(address.host):\(port)")])
             },
             logger: logger
         )
@@ -71,6 +74,7 @@ public struct ObservabilityServer: Service {
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.serialized())))
+        return Response(
+            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.serialized())))
     }
 }

@@ -13,7 +13,8 @@ public final class FisoFlowServer: Sendable {
 
     /// With `handlesShutdownSignals`, SIGTERM and SIGINT start the graceful shutdown.
     public init(
-        configuration: RuntimeConfiguration, metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        configuration: RuntimeConfiguration,
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         logger: Logger = Logger(label: "fiso-flow"), standardOutput: StandardOutput = StandardOutput(),
         handlesShutdownSignals: Bool = false
     ) {

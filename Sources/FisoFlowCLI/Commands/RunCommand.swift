@@ -11,7 +11,9 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run every flow of the configuration directory until SIGTERM or SIGINT.",
         discussion: """
             Environment: FISO_CONFIG_DIR, FISO_METRICS_ADDR, FISO_KAFKA_CONFIG, FISO_SHUTDOWN_TIMEOUT, \
-            FISO_RELOAD_INTERVAL, FISO_LOG_LEVEL, LOG_FORMAT (text or json). Flags win over variables.
+            FISO_RELOAD_INTERVAL, FISO_LOG_LEVEL, LOG_FORMAT (text or json), FISO_WASMTIME_LIB (the Wasmtime \
+            library for engine wasmtime/auto), FISO_WASM_CACHE_DIR (Wasmtime's compiled-code cache). Flags win \
+            over variables.
             """
     )
 

@@ -60,7 +60,8 @@ public enum WasmConfigMap {
         return entries
     }
 
-    /// The ConfigMap as YAML, in kubectl's layout (keys sorted, `creationTimestamp: null`).
+    /// The ConfigMap as YAML, in the layout of `kubectl create configmap --dry-run=client -o yaml`
+    /// (keys sorted; like kubectl 1.33 and later, without the empty `creationTimestamp`).
     ///
     /// - Throws: ``WasmConfigMapError/tooLarge(total:advice:)`` over 1 MiB, with advice;
     ///   ``WasmConfigMapError/invalidName(_:)`` for a name Kubernetes would refuse.
@@ -80,7 +81,6 @@ public enum WasmConfigMap {
         }
         yaml += "kind: ConfigMap\n"
         yaml += "metadata:\n"
-        yaml += "  creationTimestamp: null\n"
         yaml += "  name: \(name)\n"
         if let namespace { yaml += "  namespace: \(namespace)\n" }
         return yaml

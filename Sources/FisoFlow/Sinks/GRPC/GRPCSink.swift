@@ -41,7 +41,8 @@ struct GRPCSink: EventSink {
 
     init(settings: GRPCSinkSettings) throws {
         let tls = settings.tls.map {
-            GRPCClientTLS(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, serverName: $0.serverName)
+            GRPCClientTLS(
+                caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, serverName: $0.serverName)
         }
         do {
             client = try EventServiceClient(
@@ -50,7 +51,8 @@ struct GRPCSink: EventSink {
                 )
             )
         } catch {
-            throw SinkError("cannot set up the gRPC client for \(settings.target): \(error.message)", isRetryable: false)
+            throw SinkError(
+                "cannot set up the gRPC client for \(settings.target): \(error.message)", isRetryable: false)
         }
         target = settings.target
     }
@@ -63,7 +65,8 @@ struct GRPCSink: EventSink {
             )
             guard ack.isDelivered else {
                 throw SinkError(
-                    "\(target) refused the event: \(ack.errorCode): \(ack.errorMessage)", isRetryable: ack.status == .unavailable
+                    "\(target) refused the event: \(ack.errorCode): \(ack.errorMessage)",
+                    isRetryable: ack.status == .unavailable
                 )
             }
             return .none

@@ -17,7 +17,10 @@ public struct HTTPSinkSettings: SinkSettings {
     /// Time one attempt may take, connection included.
     public var timeout: Duration
 
-    public init(url: URL, method: String = "POST", headers: [(name: String, value: String)] = [], timeout: Duration = Self.defaultTimeout) {
+    public init(
+        url: URL, method: String = "POST", headers: [(name: String, value: String)] = [],
+        timeout: Duration = Self.defaultTimeout
+    ) {
         self.url = url
         self.method = method
         self.headers = headers
@@ -31,7 +34,8 @@ extension SinkType {
         configKeys: ["url", "method", "headers", "timeout"],
         parse: { config, _ in
             guard let text = config["url"].requiredString() else { return nil }
-            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+                ["http", "https"].contains(scheme),
                 let host = url.host, !host.isEmpty
             else {
                 config["url"].problem("\"\(text)\" is not an http:// or https:// URL with a host")

@@ -1,3 +1,5 @@
+import FisoCEL
+
 /// `sink.type: kafka` settings.
 public struct KafkaSinkSettings: SinkSettings, Equatable {
     public enum RequiredAcks: String, Sendable, CaseIterable {
@@ -32,15 +34,29 @@ extension SinkType {
                     config["requiredAcks"].problem("must be all, 1 or 0, got \"\(text)\"")
                 }
             }
+            let key = config["key"].string()
+            if let key {
+                // The flow's own variables are known only with its source; `kafka` is accepted here
+                // and checked against the source when the flow is built.
+                do throws(CELCompileError) {
+                    _ = try FlowExpressions(sourceVariables: SourceType.kafka.expressionVariables).compile(key)
+                } catch {
+                    config["key"].problem(FlowFileParser.describe(error))
+                }
+            }
             let idempotent = config["idempotent"].bool() ?? true
             if idempotent, acks != .all {
-                config["requiredAcks"].problem("an idempotent producer needs requiredAcks: all (or set idempotent: false)")
+                config["requiredAcks"].problem(
+                    "an idempotent producer needs requiredAcks: all (or set idempotent: false)")
             }
             guard let cluster, let topic else { return nil }
             return KafkaSinkSettings(
-                cluster: cluster, topic: topic, key: config["key"].string(), requiredAcks: acks, idempotent: idempotent
+                cluster: cluster, topic: topic, key: key, requiredAcks: acks, idempotent: idempotent
             )
         },
-        makeSink: nil
+        makeSink: { settings, context in
+            guard let settings = settings as? KafkaSinkSettings else { throw SettingsMismatch(expected: "kafka") }
+            return try KafkaSink(settings: settings, context: context)
+        }
     )
 }

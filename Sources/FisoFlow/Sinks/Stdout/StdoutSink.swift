@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Synchronization
 
 /// `sink.type: stdout` has no settings.
 public struct StdoutSinkSettings: SinkSettings {}

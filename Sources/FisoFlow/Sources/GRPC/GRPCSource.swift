@@ -16,6 +16,9 @@ public struct GRPCSourceSettings: ListeningSourceSettings, Equatable {
     public var maxPendingAcks: Int
     /// Larger payloads get a `PAYLOAD_TOO_LARGE` Ack.
     public var maxPayloadBytes: Int
+    /// Events of one stream in the pipeline at once. 1 (the default) delivers a stream's events to
+    /// the sink strictly in order; more trades that order for throughput (Acks stay in order).
+    public var maxConcurrentEvents: Int = 1
 }
 
 /// A certificate and key, an optional CA and server name, for TLS servers and clients.
@@ -28,7 +31,8 @@ public struct TLSFiles: Sendable, Equatable {
     /// Reads `tls: {certFile, keyFile, caFile, serverName}`; `requireCertificate` for servers.
     static func read(_ node: ConfigNode, requireCertificate: Bool) -> TLSFiles? {
         if node.isMissing { return nil }
-        let keys = requireCertificate ? ["certFile", "keyFile", "caFile"] : ["certFile", "keyFile", "caFile", "serverName"]
+        let keys =
+            requireCertificate ? ["certFile", "keyFile", "caFile"] : ["certFile", "keyFile", "caFile", "serverName"]
         guard let block = node.mapping(allowedKeys: keys) else { return nil }
         let files = TLSFiles(
             certificateFile: block["certFile"].string(), keyFile: block["keyFile"].string(),
@@ -47,7 +51,7 @@ public struct TLSFiles: Sendable, Equatable {
 extension SourceType {
     public static let grpc = SourceType(
         name: "grpc",
-        configKeys: ["listenAddr", "tls", "maxPendingAcks", "maxPayloadBytes"],
+        configKeys: ["listenAddr", "tls", "maxPendingAcks", "maxPayloadBytes", "maxConcurrentEvents"],
         parse: { config, _ in
             var settings = GRPCSourceSettings(
                 listenAddress: GRPCSourceSettings.defaultAddress, tls: nil,
@@ -64,6 +68,12 @@ extension SourceType {
             settings.tls = TLSFiles.read(config["tls"], requireCertificate: true)
             if let limit = config["maxPendingAcks"].int(range: 1...100_000) { settings.maxPendingAcks = limit }
             if let limit = config["maxPayloadBytes"].byteSize(minimum: 1) { settings.maxPayloadBytes = limit }
+            if let limit = config["maxConcurrentEvents"].int(range: 1...100_000) {
+                if limit > settings.maxPendingAcks {
+                    config["maxConcurrentEvents"].problem("may not exceed maxPendingAcks (\(settings.maxPendingAcks))")
+                }
+                settings.maxConcurrentEvents = limit
+            }
             return settings
         },
         makeSource: { settings, context in
@@ -92,7 +102,8 @@ struct GRPCSource: EventSource {
                 address: HostPort(host: settings.listenAddress.host, port: settings.listenAddress.port), tls: tls
             ),
             options: EventIngestService.Options(
-                maxPendingAcks: settings.maxPendingAcks, maxPayloadBytes: settings.maxPayloadBytes
+                maxPendingAcks: settings.maxPendingAcks, maxConcurrentEventsPerStream: settings.maxConcurrentEvents,
+                maxPayloadBytes: settings.maxPayloadBytes
             )
         ) { incoming in
             await Self.handle(incoming, pipeline: pipeline, flowName: flowName)

@@ -54,6 +54,9 @@ extension SourceType {
                 maxInFlight: maxInFlight
             )
         },
-        makeSource: nil
+        makeSource: { settings, context in
+            guard let settings = settings as? KafkaSourceSettings else { throw SettingsMismatch(expected: "kafka") }
+            return try KafkaSource(settings: settings, context: context)
+        }
     )
 }

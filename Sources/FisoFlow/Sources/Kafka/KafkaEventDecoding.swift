@@ -1,0 +1,88 @@
+import FisoJSON
+import FisoKafka
+import Foundation
+
+/// The `origin` keys of events read from Kafka (logged with every message about the event, and
+/// turned into `fiso-original-*` headers of dead-letter records).
+enum KafkaOrigin {
+    static let topic = "kafka.topic"
+    static let partition = "kafka.partition"
+    static let offset = "kafka.offset"
+    /// The record key, when it is UTF-8 text.
+    static let key = "kafka.key"
+    /// The record key in base64, when it is not UTF-8 text.
+    static let base64Key = "kafka.key.base64"
+}
+
+/// Turns Kafka records into events.
+///
+/// - `payload`: the record value parsed as JSON; `rawPayload`: the value's bytes.
+/// - `headers`: the record headers (repeated names joined with ", ", null values left out).
+/// - `correlationID`: from `X-Correlation-ID` or `traceparent`, as for HTTP.
+/// - `variables["kafka"]`: `{topic, partition, offset, key, timestamp, headers}` for CEL.
+/// - `origin`: `kafka.topic`, `kafka.partition`, `kafka.offset` and `kafka.key` for logs.
+enum KafkaEventDecoder {
+    /// The event of `message`, or the event (with a `null` payload) and why it cannot be processed.
+    static func event(from message: KafkaMessage, flow: String) -> Result<Event, DecodingFailure> {
+        var headers = EventHeaders()
+        var headerMap = JSONObject()
+        for header in message.headers {
+            guard let text = header.text else { continue }
+            let joined = headers[header.name].map { $0 + ", " + text } ?? text
+            headers[header.name] = joined
+            headerMap[header.name] = .string(joined)
+        }
+        let key = message.key.map { String(decoding: $0, as: UTF8.self) }
+        var origin: [(key: String, value: String)] = [
+            (KafkaOrigin.topic, message.topic), (KafkaOrigin.partition, String(message.partition)),
+            (KafkaOrigin.offset, String(message.offset)),
+        ]
+        if let bytes = message.key {
+            if let text = String(validating: bytes, as: UTF8.self) {
+                origin.append((KafkaOrigin.key, text))
+            } else {
+                origin.append((KafkaOrigin.base64Key, Data(bytes).base64EncodedString()))
+            }
+        }
+        let timestamp: JSONValue =
+            message.timestamp.map {
+                .string(RFC3339.format(Date(timeIntervalSince1970: Double($0.milliseconds) / 1000)))
+            } ?? .null
+        let variables: JSONObject = [
+            "kafka": .object([
+                "topic": .string(message.topic), "partition": .int(Int64(message.partition)),
+                "offset": .int(message.offset), "key": key.map { .string($0) } ?? .null, "timestamp": timestamp,
+                "headers": .object(headerMap),
+            ])
+        ]
+        let correlationID = CorrelationID.of(headers)
+        let bytes = message.value ?? []
+        do {
+            guard message.value != nil else { throw NullValue() }
+            let payload = try JSONValue(parsing: bytes)
+            return .success(
+                Event(
+                    payload: payload, headers: headers, correlationID: correlationID,
+                    attributes: CloudEvent.attributes(of: payload) ?? .defaults(flow: flow), origin: origin,
+                    variables: variables, rawPayload: bytes
+                )
+            )
+        } catch {
+            let reason =
+                error is NullValue
+                ? "record has a null value (a tombstone), not JSON" : "record value is not valid JSON: \(error)"
+            let event = Event(
+                payload: .null, headers: headers, correlationID: correlationID, attributes: .defaults(flow: flow),
+                origin: origin, variables: variables, rawPayload: bytes
+            )
+            return .failure(DecodingFailure(event: event, error: FlowError(.invalidJSON, reason)))
+        }
+    }
+
+    struct DecodingFailure: Error {
+        var event: Event
+        var error: FlowError
+    }
+
+    private struct NullValue: Error {}
+}

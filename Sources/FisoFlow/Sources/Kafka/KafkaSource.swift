@@ -1,0 +1,407 @@
+import FisoKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// Reads a consumer group's partitions and hands every record to the flow, committing offsets only
+/// after their events reached a final outcome.
+///
+/// - `sink_or_dlq` / `sink`: records of a partition run concurrently, at most `maxInFlight` at
+///   once; a partition with more waiting is paused. The consumer commits, in the background, one
+///   past the longest prefix of finished records per partition (`OffsetTracker`), so a commit never
+///   passes an unfinished event. An event that has not reached an outcome its policy accepts (the
+///   sink, or the dead-letter topic for `sink_or_dlq`) pauses its partition and is run again with
+///   the flow's backoff until it does, until its partition is revoked, or until the flow stops.
+/// - `kafka_transaction`: see `KafkaSource+Transactions.swift`.
+///
+/// Stopping: the consumer stops taking records, the events taken finish, the processed offsets are
+/// committed and the consumer leaves its group.
+struct KafkaSource: EventSource {
+    let settings: KafkaSourceSettings
+    let consumerConfiguration: KafkaConsumerConfiguration
+    let errorHandling: ErrorHandlingPolicy
+    let flowName: String
+    let logger: Logger
+    /// The producer settings of a `kafka_transaction` source (its transactional id is made unique
+    /// per source instance when the source starts).
+    let transactionalProducer: KafkaProducerConfiguration?
+
+    /// How long the start may wait for a broker to answer.
+    static let connectTimeout = Duration.seconds(10)
+    /// Most records taken from the consumer in one wake-up.
+    static let batchSize = 500
+
+    var description: String {
+        "kafka \(settings.topics.joined(separator: ",")) (group \(settings.consumerGroup), cluster \(settings.cluster))"
+    }
+
+    init(settings: KafkaSourceSettings, context: FlowBuildContext) throws {
+        guard let cluster = context.flow.kafkaClusters[settings.cluster] else {
+            throw FlowFactory.BuildError(description: "Kafka cluster \(settings.cluster) is not defined")
+        }
+        let resolved = try KafkaClusterSettings.resolve(cluster)
+        let transactional = context.flow.errorHandling.commitPolicy == .kafkaTransaction
+        let startOffset: KafkaStartOffset =
+            switch settings.startOffset {
+            case .earliest: .earliest
+            case .latest: .latest
+            case .offset(let offset): .offset(offset)
+            }
+        var configuration = KafkaConsumerConfiguration(
+            cluster: resolved.client, groupID: settings.consumerGroup, topics: settings.topics,
+            startOffset: startOffset,
+            maxBufferedMessages: max(1000, 2 * Self.batchSize)
+        )
+        if let session = resolved.sessionTimeout { configuration.sessionTimeout = session }
+        if transactional {
+            // Offsets go through the producer's transactions only.
+            configuration.commitInterval = nil
+            configuration.commitOnRevoke = false
+            transactionalProducer = try KafkaClusterSettings.producerConfiguration(
+                cluster, transactionalID: context.flow.errorHandling.transactionalID ?? context.flow.name
+            )
+        } else {
+            transactionalProducer = nil
+        }
+        // The source closes the consumer only once its own events finished; what is still
+        // unfinished then (an event retried until the stop) is not waited for.
+        configuration.shutdownDrainTimeout = .zero
+        try configuration.validate()
+        self.settings = settings
+        self.consumerConfiguration = configuration
+        self.errorHandling = context.flow.errorHandling
+        self.flowName = context.flow.name
+        var logger = context.logger
+        logger[metadataKey: "kafka.group"] = .string(settings.consumerGroup)
+        self.logger = logger
+    }
+
+    func run(pipeline: Pipeline, lifecycle: SourceLifecycle) async throws {
+        if errorHandling.commitPolicy == .kafkaTransaction {
+            try await runTransactional(pipeline: pipeline, lifecycle: lifecycle)
+        } else {
+            try await runAtLeastOnce(pipeline: pipeline, lifecycle: lifecycle)
+        }
+        await pipeline.drain()
+    }
+
+    // MARK: At least once (sink_or_dlq, sink)
+
+    private func runAtLeastOnce(pipeline: Pipeline, lifecycle: SourceLifecycle) async throws {
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        let lanes = KafkaPartitionLanes(maxInFlight: settings.maxInFlight, consumer: consumer)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await consumer.run() }
+            try await consumer.checkConnectivity(timeout: Self.connectTimeout)
+            lifecycle.markStarted()
+            // The reader hands batches over until the source is asked to stop (or the consumer
+            // fails); the events taken until then finish before the consumer commits and closes.
+            let (batches, continuation) = AsyncStream.makeStream(of: [KafkaConsumerEvent].self)
+            await withDiscardingTaskGroup { workers in
+                workers.addTask { await Self.read(consumer, until: lifecycle, into: continuation) }
+                for await batch in batches {
+                    for event in batch {
+                        switch event {
+                        case .message(let message):
+                            guard lanes.admit(message) else { continue }
+                            workers.addTask {
+                                var next: KafkaMessage? = message
+                                while let current = next {
+                                    await handle(
+                                        current, pipeline: pipeline, consumer: consumer, lanes: lanes,
+                                        lifecycle: lifecycle
+                                    )
+                                    // Stopping: records still waiting are left to the next owner
+                                    // (they come after every running one, so no commit passes them).
+                                    next = lifecycle.isStopRequested ? nil : lanes.next(after: current)
+                                }
+                            }
+                        case .partitionsRevoked(let partitions):
+                            lanes.revoke(partitions)
+                        case .partitionsAssigned:
+                            break
+                        }
+                    }
+                }
+            }
+            // Nothing is in flight any more: commit what finished and leave the group.
+            consumer.triggerShutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Passes the consumer's events on until a stop is requested or the stream ends (the consumer
+    /// failed or shut down), then finishes `continuation`.
+    static func read(
+        _ consumer: KafkaConsumer, until lifecycle: SourceLifecycle,
+        into continuation: AsyncStream<[KafkaConsumerEvent]>.Continuation
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var iterator = consumer.events.makeAsyncIterator()
+                while true {
+                    // Cancelled (stop) or failed: the consumer reports its failure from run().
+                    guard let batch = try? await iterator.nextBatch(maxCount: batchSize), !batch.isEmpty else { return }
+                    continuation.yield(batch)
+                }
+            }
+            group.addTask { await whenStopRequested(lifecycle) {} }
+            await group.next()
+            group.cancelAll()
+        }
+        continuation.finish()
+    }
+
+    /// Runs one record to an outcome its commit policy accepts, then marks it processed.
+    private func handle(
+        _ message: KafkaMessage, pipeline: Pipeline, consumer: KafkaConsumer, lanes: KafkaPartitionLanes,
+        lifecycle: SourceLifecycle
+    ) async {
+        let decoded = KafkaEventDecoder.event(from: message, flow: flowName)
+        if case .failure(let failure) = decoded {
+            pipeline.recordRejected()
+            var logger = logger
+            for (key, value) in failure.event.origin { logger[metadataKey: key] = .string(value) }
+            logger.warning(
+                "Kafka record is not JSON",
+                metadata: ["code": .string(failure.error.code.rawValue), "error": .string(failure.error.message)]
+            )
+        }
+        var generator = SystemRandomNumberGenerator()
+        var attempt = 0
+        while true {
+            let outcome: EventOutcome
+            switch decoded {
+            case .success(let event): outcome = await pipeline.process(event)
+            case .failure(let failure): outcome = await pipeline.deadLetter(failure.event, error: failure.error)
+            }
+            // Abandoned at shutdown: not marked, so the record is delivered again.
+            if Task.isCancelled { return }
+            let accepted: Bool
+            var failure: FlowError?
+            switch outcome {
+            case .delivered: accepted = true
+            case .deadLettered(let error):
+                accepted = errorHandling.commitPolicy == .sinkOrDeadLetter
+                failure = error
+            case .failed(let error):
+                accepted = false
+                failure = error
+            }
+            if accepted {
+                consumer.markProcessed(message.receipt)
+                if attempt > 0 {
+                    lanes.endRetry(message)
+                    logger.info(
+                        "Kafka record processed after retries", metadata: Self.metadata(message, attempts: attempt + 1))
+                }
+                return
+            }
+            if failure?.code == .unavailable {
+                if attempt > 0 { lanes.endRetry(message) }
+                return  // the flow is stopping
+            }
+            if attempt == 0 { lanes.beginRetry(message) }
+            attempt += 1
+            let wait = errorHandling.backoff.delay(beforeRetry: attempt, using: &generator)
+            var metadata = Self.metadata(message, attempts: attempt)
+            metadata["code"] = .string(failure?.code.rawValue ?? "")
+            metadata["error"] = .string(failure?.message ?? "")
+            metadata["retry_in"] = .string(GoDuration.format(.milliseconds(Int64((wait.seconds * 1000).rounded()))))
+            metadata["commit_policy"] = .string(errorHandling.commitPolicy.rawValue)
+            logger.warning(
+                "Kafka record not committed: its partition is paused and the event runs again", metadata: metadata
+            )
+            let keepGoing = await Self.sleep(for: wait) { !lifecycle.isStopRequested && lanes.isCurrent(message) }
+            guard keepGoing else {
+                lanes.endRetry(message)
+                return
+            }
+        }
+    }
+
+    static func metadata(_ message: KafkaMessage, attempts: Int) -> Logger.Metadata {
+        [
+            "kafka.topic": .string(message.topic), "kafka.partition": .stringConvertible(message.partition),
+            "kafka.offset": .stringConvertible(message.offset), "attempts": .stringConvertible(attempts),
+        ]
+    }
+
+    // MARK: Helpers
+
+    /// Runs `action` once the runtime asked the source to stop (or returns when cancelled).
+    static func whenStopRequested(_ lifecycle: SourceLifecycle, _ action: @Sendable () -> Void) async {
+        // Polled: the lifecycle's wait cannot be cancelled, and this watcher must end with the
+        // source even when no stop was asked for (a failed consumer).
+        while !lifecycle.isStopRequested {
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                return
+            }
+        }
+        action()
+    }
+
+    /// Sleeps for `duration` in short steps while `shouldContinue` holds; false when it stopped
+    /// holding (or the task was cancelled).
+    static func sleep(for duration: Duration, while shouldContinue: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline {
+            guard shouldContinue() else { return false }
+            do {
+                try await Task.sleep(for: min(.milliseconds(100), deadline - ContinuousClock.now))
+            } catch {
+                return false
+            }
+        }
+        return shouldContinue()
+    }
+}
+
+/// Per-partition bookkeeping of a kafka source: at most `maxInFlight` events of a partition run at
+/// once; more wait here, and a partition with `waitingLimit` waiting (or an event being retried) is
+/// paused in the consumer until it has caught up. Revoked partitions are forgotten: their waiting
+/// records are dropped and their running events are not retried.
+final class KafkaPartitionLanes: Sendable {
+    struct Lane {
+        let generation: UInt64
+        var running = 0
+        var waiting: [KafkaMessage] = []
+        var waitingHead = 0
+        var retrying = 0
+        var paused = false
+
+        var waitingCount: Int { waiting.count - waitingHead }
+
+        mutating func popWaiting() -> KafkaMessage? {
+            guard waitingHead < waiting.count else { return nil }
+            let message = waiting[waitingHead]
+            waitingHead += 1
+            if waitingHead == waiting.count {
+                waiting.removeAll(keepingCapacity: true)
+                waitingHead = 0
+            } else if waitingHead > 64 && waitingHead * 2 > waiting.count {
+                waiting.removeFirst(waitingHead)
+                waitingHead = 0
+            }
+            return message
+        }
+    }
+
+    private enum Action {
+        case none
+        case pause
+        case resume
+    }
+
+    let maxInFlight: Int
+    /// Records of a partition waiting for a worker before the partition is paused. Larger than
+    /// `maxInFlight`: every pause and resume costs a seek and a new fetch, so pausing as soon as
+    /// `maxInFlight` wait throttles a busy partition to one fetch per `maxInFlight / 2` records.
+    let waitingLimit: Int
+    private let consumer: KafkaConsumer
+    private let lanes = Mutex<[KafkaTopicPartition: Lane]>([:])
+
+    init(maxInFlight: Int, consumer: KafkaConsumer) {
+        self.maxInFlight = maxInFlight
+        self.waitingLimit = max(8 * maxInFlight, 1024)
+        self.consumer = consumer
+    }
+
+    /// Takes a delivered record; true when it should start now (in a new worker), false when it
+    /// waits for a worker of its partition.
+    func admit(_ message: KafkaMessage) -> Bool {
+        let partition = message.topicPartition
+        let (start, action) = lanes.withLock { lanes -> (Bool, Action) in
+            // Taken out of the dictionary while it changes, so its arrays are not copied.
+            var lane = lanes.removeValue(forKey: partition) ?? Lane(generation: message.receipt.assignmentGeneration)
+            if lane.generation != message.receipt.assignmentGeneration {
+                lane = Lane(generation: message.receipt.assignmentGeneration)
+            }
+            defer { lanes[partition] = lane }
+            if lane.running < maxInFlight {
+                lane.running += 1
+                return (true, .none)
+            }
+            lane.waiting.append(message)
+            return (false, Self.decide(&lane, waitingLimit: waitingLimit))
+        }
+        perform(action, on: partition)
+        return start
+    }
+
+    /// After a worker finished `message`: the next record of its partition for the same worker, or
+    /// nil when the worker should end.
+    func next(after message: KafkaMessage) -> KafkaMessage? {
+        let partition = message.topicPartition
+        let (next, action) = lanes.withLock { lanes -> (KafkaMessage?, Action) in
+            guard var lane = lanes.removeValue(forKey: partition) else { return (nil, .none) }
+            defer { lanes[partition] = lane }
+            guard lane.generation == message.receipt.assignmentGeneration else { return (nil, .none) }
+            let next = lane.popWaiting()
+            if next == nil { lane.running -= 1 }
+            return (next, Self.decide(&lane, waitingLimit: waitingLimit))
+        }
+        perform(action, on: partition)
+        return next
+    }
+
+    /// An event of `message`'s partition must run again: the partition is paused meanwhile.
+    func beginRetry(_ message: KafkaMessage) {
+        update(message) { $0.retrying += 1 }
+    }
+
+    func endRetry(_ message: KafkaMessage) {
+        update(message) { $0.retrying -= 1 }
+    }
+
+    /// Whether `message` still belongs to an assigned partition (not revoked since delivery).
+    func isCurrent(_ message: KafkaMessage) -> Bool {
+        lanes.withLock { $0[message.topicPartition]?.generation == message.receipt.assignmentGeneration }
+    }
+
+    /// Forgets revoked partitions: waiting records are dropped, running events are not retried.
+    func revoke(_ partitions: [KafkaTopicPartition]) {
+        lanes.withLock { lanes in
+            for partition in partitions { lanes[partition] = nil }
+        }
+    }
+
+    var waitingCount: Int { lanes.withLock { $0.values.reduce(0) { $0 + $1.waitingCount } } }
+
+    private func update(_ message: KafkaMessage, _ change: (inout Lane) -> Void) {
+        let partition = message.topicPartition
+        let action = lanes.withLock { lanes -> Action in
+            guard var lane = lanes.removeValue(forKey: partition) else { return .none }
+            defer { lanes[partition] = lane }
+            guard lane.generation == message.receipt.assignmentGeneration else { return .none }
+            change(&lane)
+            return Self.decide(&lane, waitingLimit: waitingLimit)
+        }
+        perform(action, on: partition)
+    }
+
+    /// Pause at `waitingLimit` waiting or while an event is retried; resume once no event is retried
+    /// and at most half of that waits (so a busy partition does not flap).
+    private static func decide(_ lane: inout Lane, waitingLimit: Int) -> Action {
+        let shouldPause = lane.retrying > 0 || lane.waitingCount >= waitingLimit
+        if !lane.paused, shouldPause {
+            lane.paused = true
+            return .pause
+        }
+        if lane.paused, lane.retrying == 0, lane.waitingCount <= waitingLimit / 2 {
+            lane.paused = false
+            return .resume
+        }
+        return .none
+    }
+
+    private func perform(_ action: Action, on partition: KafkaTopicPartition) {
+        switch action {
+        case .none: break
+        case .pause: consumer.pause([partition])
+        case .resume: consumer.resume([partition])
+        }
+    }
+}
