@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// A module compiled by Wasmtime and pre-linked with WASI; every run instantiates it in a fresh
 /// store.
@@ -280,20 +281,27 @@ private func withCStrings<Result>(
 /// through a C callback on the thread running the call.
 final class OutputCapture: Sendable {
     private struct State {
+        var limit = 0
+        /// Stdout: a write past the limit fails (EIO) and the call is `output_too_large`. Stderr:
+        /// the excess is dropped and counted, and the module goes on.
+        var failsOnOverflow = false
         var bytes: [UInt8] = []
         var droppedBytes = 0
         var overflowed = false
     }
 
-    private let limit: Int
-    /// Stdout: a write past the limit fails (EIO) and the call is `output_too_large`. Stderr: the
-    /// excess is dropped and counted, and the module goes on.
-    private let failsOnOverflow: Bool
     private let state = Locked(State())
+    /// Wasmtime calls `write` from its own threads, having received the object through Rust
+    /// synchronization that ThreadSanitizer cannot see (the library is not instrumented). This
+    /// release/acquire pair makes the hand-over of the initialised object explicit.
+    private let published = Atomic<Bool>(false)
 
     init(limit: Int, failsOnOverflow: Bool) {
-        self.limit = limit
-        self.failsOnOverflow = failsOnOverflow
+        state.withLock { state in
+            state.limit = limit
+            state.failsOnOverflow = failsOnOverflow
+        }
+        published.store(true, ordering: .releasing)
     }
 
     var captured: (bytes: [UInt8], droppedBytes: Int, overflowed: Bool) {
@@ -302,14 +310,12 @@ final class OutputCapture: Sendable {
 
     /// Appends what fits; returns the count accepted, or `-EIO` when stdout overflowed.
     func write(_ bytes: UnsafePointer<UInt8>?, count: Int) -> Int {
-        guard let bytes, count > 0 else { return 0 }
-        let limit = self.limit
-        let failsOnOverflow = self.failsOnOverflow
+        guard let bytes, count > 0, published.load(ordering: .acquiring) else { return 0 }
         return state.withLock { state in
-            let room = max(0, limit - state.bytes.count)
+            let room = max(0, state.limit - state.bytes.count)
             if count > room {
                 state.overflowed = true
-                if failsOnOverflow { return -Int(EIO) }
+                if state.failsOnOverflow { return -Int(EIO) }
                 state.droppedBytes += count - room
             }
             state.bytes.append(contentsOf: UnsafeBufferPointer(start: bytes, count: min(room, count)))
