@@ -83,7 +83,7 @@ private let minimal = """
               deadLetterTopic: orders-dlq
               maxRetries: 5
               backoff: {type: constant, initial: 50ms, max: 1s}
-              commitPolicy: sink
+              commitPolicy: sink_or_dlq
             """
         let flow = try parse(
             text, clusters: ["main": KafkaClusterDefinition(brokers: ["k:9092"])], registry: .everythingAvailable
@@ -107,7 +107,7 @@ private let minimal = """
         #expect(flow.errorHandling.backoff.kind == .constant)
         #expect(flow.errorHandling.backoff.initial == .milliseconds(50))
         #expect(flow.errorHandling.backoff.maximum == .seconds(1))
-        #expect(flow.errorHandling.commitPolicy == .sink)
+        #expect(flow.errorHandling.commitPolicy == .sinkOrDeadLetter)
         #expect(flow.kafkaClusters["inline"]?.brokers == ["b1:9092", "b2:9092"])
         #expect(flow.kafkaClusters["inline"]?.properties == ["security.protocol": "SASL_SSL"])
         #expect(flow.kafkaClusters["main"] != nil)
@@ -245,6 +245,12 @@ private let minimal = """
             yaml:
                 "name: a\nsource:\n  type: kafka\n  config: {cluster: nope, topic: t, consumerGroup: g}\nsink: {type: stdout}",
             path: "source.config.cluster", message: "unknown Kafka cluster \"nope\""),
+        Case(
+            description: "dead-letter topic with commit policy sink",
+            yaml:
+                "name: a\nsource:\n  type: kafka\n  config: {cluster: main, topic: in, consumerGroup: g}\n"
+                + "sink: {type: stdout}\nerrorHandling: {commitPolicy: sink, deadLetterTopic: dlq}",
+            path: "errorHandling.deadLetterTopic", message: "is not used with commitPolicy sink"),
         Case(
             description: "kafka source without topic",
             yaml: "name: a\nsource:\n  type: kafka\n  config: {cluster: main, consumerGroup: g}\nsink: {type: stdout}",

@@ -263,6 +263,15 @@ public struct FlowFileParser: Sendable {
                 )
             }
         }
+        if kafkaSource != nil, policy.commitPolicy != .sinkOrDeadLetter {
+            // These policies never skip an event, so nothing would ever reach a dead-letter topic.
+            for key in ["deadLetterTopic", "deadLetterCluster"] where !errorHandling.child(key).isMissing {
+                errorHandling.child(key).problem(
+                    "is not used with commitPolicy \(policy.commitPolicy.rawValue): failed events are retried, never "
+                        + "dead-lettered; remove it or use sink_or_dlq"
+                )
+            }
+        }
         if policy.deadLetterTopic != nil, kafkaSource == nil, policy.deadLetterCluster == nil {
             errorHandling.child("deadLetterTopic").problem(
                 "a \(flow.source.type) source has no Kafka cluster of its own: set errorHandling.deadLetterCluster "
