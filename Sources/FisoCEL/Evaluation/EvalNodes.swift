@@ -334,22 +334,39 @@ final class VariadicCallNode: EvalNode {
 
 // MARK: Logic
 
-/// `a && b` with commutative error absorption: `false` wins over errors on either side.
-final class LogicalAndNode: EvalNode {
+/// `a && b` and `a || b` with commutative error absorption: the deciding value (`false` for `&&`,
+/// `true` for `||`) wins over errors and non-booleans on either side.
+final class LogicalNode: EvalNode {
     let left: any EvalNode
     let right: any EvalNode
-    init(_ left: any EvalNode, _ right: any EvalNode) {
+    /// The value that decides the result on its own: `false` for `&&`, `true` for `||`.
+    let deciding: Bool
+    let operatorName: String
+
+    /// `a && b`.
+    static func and(_ left: any EvalNode, _ right: any EvalNode) -> LogicalNode {
+        LogicalNode(left, right, deciding: false, operatorName: OperatorName.logicalAnd)
+    }
+
+    /// `a || b`.
+    static func or(_ left: any EvalNode, _ right: any EvalNode) -> LogicalNode {
+        LogicalNode(left, right, deciding: true, operatorName: OperatorName.logicalOr)
+    }
+
+    private init(_ left: any EvalNode, _ right: any EvalNode, deciding: Bool, operatorName: String) {
         self.left = left
         self.right = right
+        self.deciding = deciding
+        self.operatorName = operatorName
     }
 
     func evaluate(_ frame: EvaluationFrame) throws(CELEvaluationError) -> CELValue {
         var pending: CELEvaluationError?
         do {
             switch try left.evaluate(frame) {
-            case .bool(false): return .bool(false)
-            case .bool(true): break
-            case let other: pending = .noOverload(OperatorName.logicalAnd, other)
+            case .bool(let value) where value == deciding: return .bool(deciding)
+            case .bool: break
+            case let other: pending = .noOverload(operatorName, other)
             }
         } catch {
             if error.isFatal { throw error }
@@ -363,49 +380,11 @@ final class LogicalAndNode: EvalNode {
             throw pending ?? error
         }
         switch rightValue {
-        case .bool(false): return .bool(false)
-        case .bool(true):
+        case .bool(let value) where value == deciding: return .bool(deciding)
+        case .bool:
             if let pending { throw pending }
-            return .bool(true)
-        default: throw pending ?? .noOverload(OperatorName.logicalAnd, rightValue)
-        }
-    }
-}
-
-/// `a || b` with commutative error absorption: `true` wins over errors on either side.
-final class LogicalOrNode: EvalNode {
-    let left: any EvalNode
-    let right: any EvalNode
-    init(_ left: any EvalNode, _ right: any EvalNode) {
-        self.left = left
-        self.right = right
-    }
-
-    func evaluate(_ frame: EvaluationFrame) throws(CELEvaluationError) -> CELValue {
-        var pending: CELEvaluationError?
-        do {
-            switch try left.evaluate(frame) {
-            case .bool(true): return .bool(true)
-            case .bool(false): break
-            case let other: pending = .noOverload(OperatorName.logicalOr, other)
-            }
-        } catch {
-            if error.isFatal { throw error }
-            pending = error
-        }
-        let rightValue: CELValue
-        do {
-            rightValue = try right.evaluate(frame)
-        } catch {
-            if error.isFatal { throw error }
-            throw pending ?? error
-        }
-        switch rightValue {
-        case .bool(true): return .bool(true)
-        case .bool(false):
-            if let pending { throw pending }
-            return .bool(false)
-        default: throw pending ?? .noOverload(OperatorName.logicalOr, rightValue)
+            return .bool(!deciding)
+        default: throw pending ?? .noOverload(operatorName, rightValue)
         }
     }
 }

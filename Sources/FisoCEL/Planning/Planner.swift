@@ -317,7 +317,7 @@ struct Planner {
         let left = try plan(arguments[0])
         let right = try plan(arguments[1])
         let node: any EvalNode =
-            function == OperatorName.logicalAnd ? LogicalAndNode(left, right) : LogicalOrNode(left, right)
+            function == OperatorName.logicalAnd ? LogicalNode.and(left, right) : LogicalNode.or(left, right)
         return fold(node, when: left.constantValue != nil && right.constantValue != nil)
     }
 
