@@ -36,7 +36,7 @@ enum DeadLetterRouting {
         }
         let configuration = try KafkaClusterSettings.producerConfiguration(cluster)
         return KafkaDeadLetterPublisher(
-            topic: topic, producerConfiguration: configuration, clients: context.kafka, flow: definition.name
+            topic: topic, writer: context.kafka.writer(for: configuration), flow: definition.name
         )
     }
 }
@@ -45,8 +45,7 @@ enum DeadLetterRouting {
 /// and `fiso-*` headers that say what failed. Succeeds only once the broker acknowledged the record.
 struct KafkaDeadLetterPublisher: DeadLetterPublishing {
     let topic: String
-    let producerConfiguration: KafkaProducerConfiguration
-    let clients: KafkaClients
+    let writer: KafkaRecordWriter
     let flow: String
 
     /// Longest `fiso-error-message` value; longer messages are cut.
@@ -56,7 +55,7 @@ struct KafkaDeadLetterPublisher: DeadLetterPublishing {
         // A task cancelled at shutdown abandons its event instead of dead-lettering it: the event
         // was not processed and a Kafka source delivers it again.
         try Task.checkCancellation()
-        _ = try await clients.produce(Self.record(for: letter, topic: topic), with: producerConfiguration)
+        _ = try await writer.produce(Self.record(for: letter, topic: topic))
     }
 
     static func record(for letter: DeadLetter, topic: String) -> KafkaProducerRecord {

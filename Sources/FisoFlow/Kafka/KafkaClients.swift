@@ -34,23 +34,14 @@ public final class KafkaClients: Sendable {
         return try result.get()
     }
 
-    /// Produces `record` through the shared producer for `configuration`. A producer that failed in a
-    /// way it cannot recover from (fenced, fatal idempotence errors) is replaced: the next call gets
-    /// a new one.
-    func produce(
-        _ record: KafkaProducerRecord, with configuration: KafkaProducerConfiguration
-    ) async throws(KafkaError) -> KafkaDeliveryReport {
-        let producer = try producer(configuration)
-        do {
-            return try await producer.produce(record)
-        } catch {
-            if error.requiresNewProducer { retire(producer, configuration: configuration) }
-            throw error
-        }
+    /// A writer through the shared producer for `configuration`, for a sink or dead-letter topic to
+    /// keep: it finds the producer once instead of per record.
+    func writer(for configuration: KafkaProducerConfiguration) -> KafkaRecordWriter {
+        KafkaRecordWriter(clients: self, configuration: configuration)
     }
 
     /// Forgets `producer` (it is destroyed once its last produce call returned).
-    private func retire(_ producer: KafkaProducer, configuration: KafkaProducerConfiguration) {
+    fileprivate func retire(_ producer: KafkaProducer, configuration: KafkaProducerConfiguration) {
         let removed = producers.withLock { producers in
             guard producers[configuration] === producer else { return false }
             producers[configuration] = nil
@@ -71,6 +62,47 @@ public final class KafkaClients: Sendable {
             return Array(producers.values)
         }
         for producer in all { await producer.shutdown() }
+    }
+}
+
+/// Produces records through the runtime's shared producer for one configuration (see
+/// ``KafkaClients/writer(for:)``). A producer that failed in a way it cannot recover from (fenced,
+/// fatal idempotence errors) is replaced: the next call gets a new one.
+final class KafkaRecordWriter: Sendable {
+    let configuration: KafkaProducerConfiguration
+    private let clients: KafkaClients
+    private let current = Mutex<KafkaProducer?>(nil)
+
+    fileprivate init(clients: KafkaClients, configuration: KafkaProducerConfiguration) {
+        self.clients = clients
+        self.configuration = configuration
+    }
+
+    /// Creates the producer now rather than at the first record, so that its connection and (for an
+    /// idempotent producer) its producer id are ready before events arrive.
+    func prepare() throws(KafkaError) {
+        _ = try producer()
+    }
+
+    /// Produces `record` and returns once the broker acknowledged it.
+    func produce(_ record: KafkaProducerRecord) async throws(KafkaError) -> KafkaDeliveryReport {
+        let producer = try producer()
+        do {
+            return try await producer.produce(record)
+        } catch {
+            if error.requiresNewProducer {
+                clients.retire(producer, configuration: configuration)
+                current.withLock { if $0 === producer { $0 = nil } }
+            }
+            throw error
+        }
+    }
+
+    private func producer() throws(KafkaError) -> KafkaProducer {
+        if let cached = current.withLock({ $0 }) { return cached }
+        let producer = try clients.producer(configuration)
+        current.withLock { $0 = producer }
+        return producer
     }
 }
 

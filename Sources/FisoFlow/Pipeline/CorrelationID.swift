@@ -13,7 +13,7 @@ public enum CorrelationID {
         if let traceParent = headers["traceparent"], let traceID = traceID(fromTraceParent: traceParent) {
             return traceID
         }
-        return UUID().uuidString.lowercased()
+        return RandomUUID.make()
     }
 
     /// The trace id of `version-traceid-parentid-flags`, when well-formed and not all zeros.

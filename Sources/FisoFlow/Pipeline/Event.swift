@@ -62,7 +62,7 @@ public struct CloudEventAttributes: Sendable, Equatable {
     /// The attributes a new envelope gets for an event of `flow` received at `time`.
     public static func defaults(flow: String, time: Date = Date()) -> CloudEventAttributes {
         CloudEventAttributes(
-            id: UUID().uuidString.lowercased(), source: "fiso-flow/\(flow)", type: CloudEvent.defaultType, time: time
+            id: RandomUUID.make(), source: "fiso-flow/\(flow)", type: CloudEvent.defaultType, time: time
         )
     }
 }

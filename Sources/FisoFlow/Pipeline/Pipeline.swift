@@ -128,34 +128,41 @@ public final class Pipeline: Sendable {
         }
         defer { release() }
         let start = ContinuousClock.now
-        var logger = logger
-        logger[metadataKey: "correlation_id"] = .string(event.correlationID)
-        for (key, value) in event.origin { logger[metadataKey: key] = .string(value) }
-
         do {
-            let (cloudEventID, reply) = try await run(event, logger: logger)
+            let (cloudEventID, reply) = try await run(event)
             metrics.succeeded.increment()
             metrics.duration.record(ContinuousClock.now - start)
-            logger.debug("event delivered", metadata: ["ce_id": .string(cloudEventID)])
+            if logger.logLevel <= .debug {
+                eventLogger(for: event).debug("event delivered", metadata: ["ce_id": .string(cloudEventID)])
+            }
             return .delivered(cloudEventID: cloudEventID, reply: reply)
         } catch {
             metrics.failed.increment()
             metrics.duration.record(ContinuousClock.now - start)
             if let stage = error.stage { metrics.stageErrors(stage)?.increment() }
-            logger.error(
+            eventLogger(for: event).error(
                 "event failed",
                 metadata: [
                     "code": .string(error.code.rawValue), "error": .string(error.message),
                     "attempts": .stringConvertible(error.attempts),
                 ]
             )
-            return await deadLetter(event, error: error, logger: logger)
+            return await deadLetter(event, error: error)
         }
+    }
+
+    /// The flow's logger with the event's correlation id and origin. Built only for messages that
+    /// are logged: setting logger metadata costs more than the rest of a small event's processing.
+    private func eventLogger(for event: Event) -> Logger {
+        var logger = logger
+        logger[metadataKey: "correlation_id"] = .string(event.correlationID)
+        for (key, value) in event.origin { logger[metadataKey: key] = .string(value) }
+        return logger
     }
 
     /// Sends an event that failed (in the pipeline, or at the source before it became an event, e.g.
     /// bytes that are not JSON) to the dead-letter topic, when the flow has one.
-    public func deadLetter(_ event: Event, error: FlowError, logger: Logger? = nil) async -> EventOutcome {
+    public func deadLetter(_ event: Event, error: FlowError) async -> EventOutcome {
         guard let deadLetters else { return .failed(error) }
         let letter = DeadLetter(
             payload: event.rawPayload ?? event.payload.serialized(), headers: event.headers, error: error,
@@ -166,7 +173,7 @@ public final class Pipeline: Sendable {
             metrics.recordDeadLetter(code: error.code)
             return .deadLettered(error)
         } catch {
-            (logger ?? self.logger).error(
+            eventLogger(for: event).error(
                 "dead-letter write failed",
                 metadata: ["code": .string(letter.error.code.rawValue), "error": .string("\(error)")]
             )
@@ -176,7 +183,7 @@ public final class Pipeline: Sendable {
         }
     }
 
-    private func run(_ original: Event, logger: Logger) async throws(FlowError) -> (String, SinkReply) {
+    private func run(_ original: Event) async throws(FlowError) -> (String, SinkReply) {
         var event = original
         if let transform {
             do {
@@ -212,11 +219,13 @@ public final class Pipeline: Sendable {
             event: event, cloudEvent: cloudEvent, body: cloudEvent.serialized(), headers: headers,
             correlationID: event.correlationID, flow: flowName
         )
-        let reply = try await deliverWithRetries(outbound, logger: logger)
+        let reply = try await deliverWithRetries(outbound, of: original)
         return (cloudEvent.id, reply)
     }
 
-    private func deliverWithRetries(_ outbound: OutboundEvent, logger: Logger) async throws(FlowError) -> SinkReply {
+    private func deliverWithRetries(_ outbound: OutboundEvent, of original: Event) async throws(FlowError)
+        -> SinkReply
+    {
         var generator = SystemRandomNumberGenerator()
         var attempt = 0
         while true {
@@ -241,7 +250,7 @@ public final class Pipeline: Sendable {
             }
             var wait = errorHandling.backoff.delay(beforeRetry: attempt, using: &generator)
             if let asked = failure.retryAfter { wait = min(max(asked, wait), errorHandling.backoff.maximum) }
-            logger.warning(
+            eventLogger(for: original).warning(
                 "sink delivery failed, retrying",
                 metadata: [
                     "error": .string(failure.message), "attempt": .stringConvertible(attempt),

@@ -29,6 +29,37 @@ public struct OffsetTracker: Hashable, Sendable {
             }
         }
 
+        mutating func track(_ offset: Int64) -> Bool {
+            if let last = lastTracked, offset <= last { return false }
+            offsets.append(offset)
+            finished.append(false)
+            lastTracked = offset
+            return true
+        }
+
+        mutating func markFinished(_ offset: Int64) -> Bool {
+            guard let index = index(of: offset), !finished[index] else { return false }
+            finished[index] = true
+            if index == head {
+                while head < offsets.count && finished[head] {
+                    head += 1
+                }
+                committable = offsets[head - 1] + 1
+                compactIfNeeded()
+            }
+            return true
+        }
+
+        mutating func rewind(to offset: Int64) {
+            // Finished messages are never taken back: rewinding below the finished prefix acts as a
+            // rewind to its end, and redelivered finished offsets are refused by `track`.
+            let effective = max(offset, committable ?? offset)
+            let keep = head + offsets[head...].prefix { $0 < effective }.count
+            offsets.removeSubrange(keep...)
+            finished.removeSubrange(keep...)
+            if let last = lastTracked, last >= effective { lastTracked = effective - 1 }
+        }
+
         /// Index of `offset` among the unfinished-prefix entries, by binary search.
         func index(of offset: Int64) -> Int? {
             var low = head
@@ -55,13 +86,8 @@ public struct OffsetTracker: Hashable, Sendable {
     @discardableResult
     public mutating func track(_ offset: Int64, in partition: KafkaTopicPartition) -> Bool {
         guard offset >= 0 else { return false }
-        var state = states[partition] ?? PartitionState()
-        if let last = state.lastTracked, offset <= last { return false }
-        state.offsets.append(offset)
-        state.finished.append(false)
-        state.lastTracked = offset
-        states[partition] = state
-        return true
+        // Changed in place: a copy of the state would copy its arrays on every call.
+        return states[partition, default: PartitionState()].track(offset)
     }
 
     /// Marks a tracked offset finished (processed, dead-lettered, ... — its final outcome).
@@ -69,19 +95,7 @@ public struct OffsetTracker: Hashable, Sendable {
     /// partition was removed).
     @discardableResult
     public mutating func markFinished(_ offset: Int64, in partition: KafkaTopicPartition) -> Bool {
-        guard var state = states[partition], let index = state.index(of: offset), !state.finished[index] else {
-            return false
-        }
-        state.finished[index] = true
-        if index == state.head {
-            while state.head < state.offsets.count && state.finished[state.head] {
-                state.head += 1
-            }
-            state.committable = state.offsets[state.head - 1] + 1
-            state.compactIfNeeded()
-        }
-        states[partition] = state
-        return true
+        states[partition]?.markFinished(offset) ?? false
     }
 
     /// Messages of `partition` tracked but not yet finished, or behind an unfinished one.
@@ -137,14 +151,6 @@ public struct OffsetTracker: Hashable, Sendable {
     /// received again, for example after a pause rewound the partition), so they no longer hold
     /// back commits and can be tracked again.
     public mutating func rewind(_ partition: KafkaTopicPartition, to offset: Int64) {
-        guard var state = states[partition] else { return }
-        // Finished messages are never taken back: rewinding below the finished prefix acts as a
-        // rewind to its end, and redelivered finished offsets are refused by `track`.
-        let effective = max(offset, state.committable ?? offset)
-        let keep = state.head + state.offsets[state.head...].prefix { $0 < effective }.count
-        state.offsets.removeSubrange(keep...)
-        state.finished.removeSubrange(keep...)
-        if let last = state.lastTracked, last >= effective { state.lastTracked = effective - 1 }
-        states[partition] = state
+        states[partition]?.rewind(to: offset)
     }
 }

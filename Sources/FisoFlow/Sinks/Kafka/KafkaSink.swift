@@ -14,8 +14,7 @@ struct KafkaSink: EventSink {
     let topic: String
     let key: CELProgram?
     let keyVariables: Set<String>
-    let producerConfiguration: KafkaProducerConfiguration
-    let clients: KafkaClients
+    let writer: KafkaRecordWriter
     /// The flow commits through Kafka transactions: records must go to the open transaction.
     let transactional: Bool
 
@@ -42,11 +41,17 @@ struct KafkaSink: EventSink {
             case .leader: .leader
             case .none: .none
             }
-        producerConfiguration = try KafkaClusterSettings.producerConfiguration(
-            cluster, acks: acks, idempotent: settings.idempotent
+        writer = context.kafka.writer(
+            for: try KafkaClusterSettings.producerConfiguration(cluster, acks: acks, idempotent: settings.idempotent)
         )
-        clients = context.kafka
         transactional = context.flow.errorHandling.commitPolicy == .kafkaTransaction
+        if !transactional {
+            do {
+                try writer.prepare()
+            } catch {
+                throw FlowFactory.BuildError(description: "sink: the Kafka producer cannot be created: \(error)")
+            }
+        }
     }
 
     func deliver(_ event: OutboundEvent) async throws -> SinkReply {
@@ -60,7 +65,7 @@ struct KafkaSink: EventSink {
                 "internal error: a kafka_transaction flow delivered outside a transaction", isRetryable: false)
         }
         do {
-            _ = try await clients.produce(record, with: producerConfiguration)
+            _ = try await writer.produce(record)
         } catch {
             // A producer that must be recreated is replaced for the next attempt.
             throw SinkError("\(error)", isRetryable: (error.isRetriable && !error.isFatal) || error.requiresNewProducer)

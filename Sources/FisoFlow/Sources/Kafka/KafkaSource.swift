@@ -98,7 +98,9 @@ struct KafkaSource: EventSource {
             // fails); the events taken until then finish before the consumer commits and closes.
             let (batches, continuation) = AsyncStream.makeStream(of: [KafkaConsumerEvent].self)
             await withDiscardingTaskGroup { workers in
-                workers.addTask { await Self.read(consumer, until: lifecycle, into: continuation) }
+                workers.addTask {
+                    await Self.read(consumer, until: lifecycle, into: continuation) { await lanes.waitForRoom() }
+                }
                 for await batch in batches {
                     for event in batch {
                         switch event {
@@ -131,15 +133,19 @@ struct KafkaSource: EventSource {
     }
 
     /// Passes the consumer's events on until a stop is requested or the stream ends (the consumer
-    /// failed or shut down), then finishes `continuation`.
+    /// failed or shut down), then finishes `continuation`. `waitForRoom` runs before each batch is
+    /// taken: while it waits, records stay in the consumer, whose bounded buffer stops the fetching.
     static func read(
         _ consumer: KafkaConsumer, until lifecycle: SourceLifecycle,
-        into continuation: AsyncStream<[KafkaConsumerEvent]>.Continuation
+        into continuation: AsyncStream<[KafkaConsumerEvent]>.Continuation,
+        waitForRoom: @escaping @Sendable () async -> Void
     ) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 var iterator = consumer.events.makeAsyncIterator()
                 while true {
+                    await waitForRoom()
+                    if Task.isCancelled { return }
                     // Cancelled (stop) or failed: the consumer reports its failure from run().
                     guard let batch = try? await iterator.nextBatch(maxCount: batchSize), !batch.isEmpty else { return }
                     continuation.yield(batch)
@@ -260,15 +266,25 @@ struct KafkaSource: EventSource {
 }
 
 /// Per-partition bookkeeping of a kafka source: at most `maxInFlight` events of a partition run at
-/// once; more wait here, and a partition with `waitingLimit` waiting (or an event being retried) is
-/// paused in the consumer until it has caught up. Revoked partitions are forgotten: their waiting
-/// records are dropped and their running events are not retried.
+/// once and more wait here, read ahead. The read-ahead is bounded for the whole source: once
+/// `readAhead.maxRecords` records or `readAhead.maxBytes` bytes wait in partitions that are
+/// flowing, the source stops taking records from the consumer (``waitForRoom()``) until half of that
+/// started, so the consumer's bounded buffer holds the rest and librdkafka stops fetching.
+///
+/// The bound is generous on purpose: librdkafka hands over records a partition's fetch at a time
+/// (up to 1 MiB each), so a small bound fills with one partition's records and leaves the other
+/// partitions idle; pausing a busy partition instead costs a seek and a new fetch on every resume.
+/// Both throttled the benchmark flow to about half its speed. A partition is paused only while one
+/// of its events is retried (nothing after it may commit). Revoked partitions are forgotten: their
+/// waiting records are dropped and their running events are not retried.
 final class KafkaPartitionLanes: Sendable {
     struct Lane {
         let generation: UInt64
         var running = 0
         var waiting: [KafkaMessage] = []
         var waitingHead = 0
+        /// Key and value bytes of the waiting records.
+        var waitingBytes = 0
         var retrying = 0
         var paused = false
 
@@ -278,6 +294,7 @@ final class KafkaPartitionLanes: Sendable {
             guard waitingHead < waiting.count else { return nil }
             let message = waiting[waitingHead]
             waitingHead += 1
+            waitingBytes -= message.readAheadBytes
             if waitingHead == waiting.count {
                 waiting.removeAll(keepingCapacity: true)
                 waitingHead = 0
@@ -289,61 +306,121 @@ final class KafkaPartitionLanes: Sendable {
         }
     }
 
+    private struct State {
+        var lanes: [KafkaTopicPartition: Lane] = [:]
+        /// The reader waiting in ``waitForRoom()``.
+        var roomWaiter: CheckedContinuation<Void, Never>?
+
+        /// Records and bytes waiting in partitions that are not paused for a retry (those of a
+        /// paused one must not hold the others back).
+        var flowingReadAhead: (records: Int, bytes: Int) {
+            var records = 0
+            var bytes = 0
+            for lane in lanes.values where !lane.paused {
+                records += lane.waitingCount
+                bytes += lane.waitingBytes
+            }
+            return (records, bytes)
+        }
+
+        /// Takes the reader's continuation when enough records started for it to go on.
+        mutating func takeRoomWaiter(_ limit: ReadAheadLimit) -> CheckedContinuation<Void, Never>? {
+            guard roomWaiter != nil else { return nil }
+            let (records, bytes) = flowingReadAhead
+            guard records <= limit.maxRecords / 2, bytes <= limit.maxBytes / 2 else { return nil }
+            defer { roomWaiter = nil }
+            return roomWaiter
+        }
+    }
+
     private enum Action {
         case none
         case pause
         case resume
     }
 
-    let maxInFlight: Int
-    /// Records of a partition waiting for a worker before the partition is paused. Larger than
-    /// `maxInFlight`: every pause and resume costs a seek and a new fetch, so pausing as soon as
-    /// `maxInFlight` wait throttles a busy partition to one fetch per `maxInFlight / 2` records.
-    let waitingLimit: Int
-    private let consumer: KafkaConsumer
-    private let lanes = Mutex<[KafkaTopicPartition: Lane]>([:])
+    /// Bounds of the records read ahead (waiting for a worker in flowing partitions).
+    struct ReadAheadLimit: Sendable {
+        var maxRecords: Int
+        var maxBytes: Int
 
-    init(maxInFlight: Int, consumer: KafkaConsumer) {
+        /// The source's bounds: up to 100,000 records and 32 MiB.
+        static let standard = ReadAheadLimit(maxRecords: 100_000, maxBytes: 32 << 20)
+        /// What a record costs beyond its key and value (its object, topic, headers), roughly.
+        static let recordOverheadBytes = 160
+    }
+
+    let maxInFlight: Int
+    let readAhead: ReadAheadLimit
+    private let consumer: KafkaConsumer
+    private let state = Mutex(State())
+
+    init(maxInFlight: Int, consumer: KafkaConsumer, readAhead: ReadAheadLimit = .standard) {
         self.maxInFlight = maxInFlight
-        self.waitingLimit = max(8 * maxInFlight, 1024)
+        self.readAhead = readAhead
         self.consumer = consumer
+    }
+
+    /// Returns once the read-ahead is below its bounds, or when the task is cancelled.
+    func waitForRoom() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let goOn = state.withLock { state -> Bool in
+                    let (records, bytes) = state.flowingReadAhead
+                    if Task.isCancelled || (records < readAhead.maxRecords && bytes < readAhead.maxBytes) {
+                        return true
+                    }
+                    state.roomWaiter = continuation
+                    return false
+                }
+                if goOn { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { state in
+                defer { state.roomWaiter = nil }
+                return state.roomWaiter
+            }?.resume()
+        }
     }
 
     /// Takes a delivered record; true when it should start now (in a new worker), false when it
     /// waits for a worker of its partition.
     func admit(_ message: KafkaMessage) -> Bool {
         let partition = message.topicPartition
-        let (start, action) = lanes.withLock { lanes -> (Bool, Action) in
+        return state.withLock { state -> Bool in
             // Taken out of the dictionary while it changes, so its arrays are not copied.
-            var lane = lanes.removeValue(forKey: partition) ?? Lane(generation: message.receipt.assignmentGeneration)
+            var lane =
+                state.lanes.removeValue(forKey: partition) ?? Lane(generation: message.receipt.assignmentGeneration)
             if lane.generation != message.receipt.assignmentGeneration {
                 lane = Lane(generation: message.receipt.assignmentGeneration)
             }
-            defer { lanes[partition] = lane }
+            defer { state.lanes[partition] = lane }
             if lane.running < maxInFlight {
                 lane.running += 1
-                return (true, .none)
+                return true
             }
             lane.waiting.append(message)
-            return (false, Self.decide(&lane, waitingLimit: waitingLimit))
+            lane.waitingBytes += message.readAheadBytes
+            return false
         }
-        perform(action, on: partition)
-        return start
     }
 
     /// After a worker finished `message`: the next record of its partition for the same worker, or
     /// nil when the worker should end.
     func next(after message: KafkaMessage) -> KafkaMessage? {
         let partition = message.topicPartition
-        let (next, action) = lanes.withLock { lanes -> (KafkaMessage?, Action) in
-            guard var lane = lanes.removeValue(forKey: partition) else { return (nil, .none) }
-            defer { lanes[partition] = lane }
-            guard lane.generation == message.receipt.assignmentGeneration else { return (nil, .none) }
+        let (next, waiter) = state.withLock { state -> (KafkaMessage?, CheckedContinuation<Void, Never>?) in
+            guard var lane = state.lanes.removeValue(forKey: partition) else { return (nil, nil) }
+            guard lane.generation == message.receipt.assignmentGeneration else {
+                state.lanes[partition] = lane
+                return (nil, nil)
+            }
             let next = lane.popWaiting()
             if next == nil { lane.running -= 1 }
-            return (next, Self.decide(&lane, waitingLimit: waitingLimit))
+            state.lanes[partition] = lane
+            return (next, state.takeRoomWaiter(readAhead))
         }
-        perform(action, on: partition)
+        waiter?.resume()
         return next
     }
 
@@ -358,39 +435,42 @@ final class KafkaPartitionLanes: Sendable {
 
     /// Whether `message` still belongs to an assigned partition (not revoked since delivery).
     func isCurrent(_ message: KafkaMessage) -> Bool {
-        lanes.withLock { $0[message.topicPartition]?.generation == message.receipt.assignmentGeneration }
+        state.withLock { $0.lanes[message.topicPartition]?.generation == message.receipt.assignmentGeneration }
     }
 
     /// Forgets revoked partitions: waiting records are dropped, running events are not retried.
     func revoke(_ partitions: [KafkaTopicPartition]) {
-        lanes.withLock { lanes in
-            for partition in partitions { lanes[partition] = nil }
+        let waiter = state.withLock { state in
+            for partition in partitions { state.lanes[partition] = nil }
+            return state.takeRoomWaiter(readAhead)
         }
+        waiter?.resume()
     }
-
-    var waitingCount: Int { lanes.withLock { $0.values.reduce(0) { $0 + $1.waitingCount } } }
 
     private func update(_ message: KafkaMessage, _ change: (inout Lane) -> Void) {
         let partition = message.topicPartition
-        let action = lanes.withLock { lanes -> Action in
-            guard var lane = lanes.removeValue(forKey: partition) else { return .none }
-            defer { lanes[partition] = lane }
-            guard lane.generation == message.receipt.assignmentGeneration else { return .none }
+        let (action, waiter) = state.withLock { state -> (Action, CheckedContinuation<Void, Never>?) in
+            guard var lane = state.lanes[partition], lane.generation == message.receipt.assignmentGeneration else {
+                return (.none, nil)
+            }
             change(&lane)
-            return Self.decide(&lane, waitingLimit: waitingLimit)
+            let action = Self.decide(&lane)
+            state.lanes[partition] = lane
+            // A partition paused for a retry no longer holds the reader back.
+            return (action, state.takeRoomWaiter(readAhead))
         }
         perform(action, on: partition)
+        waiter?.resume()
     }
 
-    /// Pause at `waitingLimit` waiting or while an event is retried; resume once no event is retried
-    /// and at most half of that waits (so a busy partition does not flap).
-    private static func decide(_ lane: inout Lane, waitingLimit: Int) -> Action {
-        let shouldPause = lane.retrying > 0 || lane.waitingCount >= waitingLimit
+    /// Paused while an event is retried; resumed once none is.
+    private static func decide(_ lane: inout Lane) -> Action {
+        let shouldPause = lane.retrying > 0
         if !lane.paused, shouldPause {
             lane.paused = true
             return .pause
         }
-        if lane.paused, lane.retrying == 0, lane.waitingCount <= waitingLimit / 2 {
+        if lane.paused, !shouldPause {
             lane.paused = false
             return .resume
         }
@@ -403,5 +483,12 @@ final class KafkaPartitionLanes: Sendable {
         case .pause: consumer.pause([partition])
         case .resume: consumer.resume([partition])
         }
+    }
+}
+
+extension KafkaMessage {
+    /// What a record read ahead costs in memory, roughly.
+    fileprivate var readAheadBytes: Int {
+        (key?.count ?? 0) + (value?.count ?? 0) + KafkaPartitionLanes.ReadAheadLimit.recordOverheadBytes
     }
 }
