@@ -74,6 +74,12 @@ private let minimal = """
                   memoryLimit: 64Mi
                   env: {MODE: strict}
                   maxOutputBytes: 1Mi
+              - type: wasm
+                config:
+                  module: /etc/fiso/modules/enrich-reactor.wasm
+                  mode: reactor
+                  maxCallsPerInstance: 500
+                  recycleMemoryAbove: 16Mi
             sink:
               type: kafka
               config:
@@ -102,6 +108,11 @@ private let minimal = """
         #expect(wasm.configuration.memoryLimitBytes == 64 << 20)
         #expect(wasm.configuration.environment == ["MODE": "strict"])
         #expect(wasm.configuration.maxOutputBytes == 1 << 20)
+        #expect(wasm.configuration.mode == .command)
+        let reactor = try #require(flow.interceptors.last?.settings as? WasmInterceptorSettings)
+        #expect(reactor.configuration.mode == .reactor)
+        #expect(reactor.configuration.maxCallsPerInstance == 500)
+        #expect(reactor.configuration.recycleMemoryBytes == 16 << 20)
         #expect(flow.errorHandling.deadLetterTopic == "orders-dlq")
         #expect(flow.errorHandling.maxRetries == 5)
         #expect(flow.errorHandling.backoff.kind == .constant)
@@ -214,6 +225,19 @@ private let minimal = """
             description: "wasm bad engine",
             yaml: minimal + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, engine: v8}",
             path: "interceptors[0].config.engine", message: "must be one of"),
+        Case(
+            description: "wasm bad mode",
+            yaml: minimal + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, mode: pooled}",
+            path: "interceptors[0].config.mode", message: "must be one of command, reactor"),
+        Case(
+            description: "wasm pool setting in command mode",
+            yaml: minimal + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, maxCallsPerInstance: 5}",
+            path: "interceptors[0].config.maxCallsPerInstance", message: "applies only to mode: reactor"),
+        Case(
+            description: "wasm recycle bound above the memory limit",
+            yaml: minimal
+                + "\ninterceptors:\n  - type: wasm\n    config: {module: a.wasm, mode: reactor, memoryLimit: 1Mi, recycleMemoryAbove: 2Mi}",
+            path: "interceptors[0].config", message: "recycleMemoryAbove must not be above memoryLimit"),
         Case(
             description: "retries out of range", yaml: minimal + "\nerrorHandling: {maxRetries: 1000}",
             path: "errorHandling.maxRetries", message: "between 0 and 100"),

@@ -15,16 +15,16 @@ import Testing
 
     /// A mode an engine does not implement is refused at compile time, not at the first call.
     @Test func unsupportedModeIsRefused() async throws {
-        let reactor = WasmExecutionMode(name: "reactor")
+        let pooled = WasmExecutionMode(name: "pooled")
         #expect {
             _ = try WasmKitEngine.shared.compile(
                 try ExampleModules.bytes("enrich-c/enrich.wasm"),
                 name: "enrich.wasm",
-                options: WasmCompileOptions(mode: reactor)
+                options: WasmCompileOptions(mode: pooled)
             )
         } throws: { error in
             (error as? WasmError)?.message
-                == "wasm: invalid module: mode \"reactor\" is not supported by the wasmkit engine"
+                == "wasm: invalid module: mode \"pooled\" is not supported by the wasmkit engine"
         }
     }
 

@@ -89,10 +89,13 @@ import Testing
         #expect(cases.count >= 10)
         let executor = WasmExecutor(threadCount: 2)
         defer { executor.shutdown() }
+        // Generous: under ThreadSanitizer on a busy machine the number-heavy case takes minutes.
         let c = try await WasmTransformer.load(
-            path: ExampleModules.path("enrich-c/enrich.wasm"), configuration: .testing(), executor: executor)
+            path: ExampleModules.path("enrich-c/enrich.wasm"), configuration: .testing(timeout: .seconds(900)),
+            executor: executor)
         let zig = try await WasmTransformer.load(
-            path: ExampleModules.path("enrich-zig/enrich.wasm"), configuration: .testing(), executor: executor)
+            path: ExampleModules.path("enrich-zig/enrich.wasm"), configuration: .testing(timeout: .seconds(900)),
+            executor: executor)
         var refused = 0
         for line in cases {
             let stdin = Array(line.utf8)

@@ -104,3 +104,22 @@ import Testing
         #expect(WASIFunctions.stubs.contains("sock_accept") || WASIFunctions.stubs.contains("proc_raise"))
     }
 }
+
+/// `fiso-flow wasm validate --mode reactor`: the reactor ABI's exports instead of `_start`.
+@Suite struct ReactorInspectionTests {
+    @Test func reactorModulesAreCheckedForTheReactorABI() async throws {
+        let (reactor, command, missing) = try await Blocking.run {
+            (
+                WasmModuleReport.inspect(path: ExampleModules.path("enrich-reactor-c/enrich.wasm"), mode: .reactor),
+                WasmModuleReport.inspect(path: ExampleModules.path("enrich-c/enrich.wasm"), mode: .reactor),
+                WasmModuleReport.inspect(
+                    path: ExampleModules.path("faults/reactor-missing-handle.wasm"), mode: .reactor)
+            )
+        }
+        #expect(reactor.isValid, "\(reactor.problems)")
+        #expect(reactor.rendered().contains("Fiso reactor (exports fiso_alloc, fiso_handle)"))
+        #expect(reactor.compiled != nil)
+        #expect(command.problems.first?.hasPrefix("not a reactor: no exported fiso_alloc function") == true)
+        #expect(missing.problems.first?.hasPrefix("not a reactor: no exported fiso_handle function") == true)
+    }
+}

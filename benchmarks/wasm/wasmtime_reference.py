@@ -16,6 +16,13 @@ Two uses:
       line: {"runtime": "wasmtime-py", "version": ..., "calls": N, "median_ms": ..., "p99_ms": ...,
       "stdout_bytes": ...}.
 
+  --reactor (with run or bench)
+      MODULE is a reactor (docs/module-authors-guide.md, "Reactor modules"): one instance is made
+      (and `_initialize` called when exported), then each call writes the input into the buffer
+      `fiso_alloc(len)` returns and calls `fiso_handle(ptr, len)`; its result is the output
+      (`ptr << 32 | len`) or -N, reported as exit status N. `bench --reactor` times calls on that
+      one warm instance.
+
 Gzip-compressed modules (magic bytes 1f 8b) are decompressed first, as Fiso-Flow does.
 Installs the `wasmtime` wheel with pip when it is missing.
 """
@@ -114,12 +121,61 @@ class Reference:
                 timer.cancel()
 
 
+class ReactorReference:
+    """One warm instance of a reactor module, called through fiso_alloc/fiso_handle."""
+
+    def __init__(self, path, memory_limit=None, env=None):
+        self.engine = wasmtime.Engine()
+        module = wasmtime.Module(self.engine, read_module_bytes(path))
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        self.stdout = bytearray()
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = [module_display_name(path)]
+        if env:
+            wasi.env = list(env.items())
+        # Reactor stdout is log text, kept with stderr.
+        wasi.stdout_custom = lambda chunk: self.stdout.extend(chunk)
+        wasi.stderr_custom = lambda chunk: self.stdout.extend(chunk)
+        self.store = wasmtime.Store(self.engine)
+        self.store.set_wasi(wasi)
+        if memory_limit is not None:
+            self.store.set_limits(memory_size=memory_limit)
+        instance = linker.instantiate(self.store, module)
+        exports = instance.exports(self.store)
+        if "_initialize" in exports:
+            exports["_initialize"](self.store)
+        self.alloc = exports["fiso_alloc"]
+        self.handle = exports["fiso_handle"]
+        self.memory = exports["memory"]
+
+    def call(self, input_bytes):
+        """Returns (exit_code, output, log, trap_message_or_None)."""
+        self.stdout.clear()
+        try:
+            pointer = self.alloc(self.store, len(input_bytes)) & 0xFFFFFFFF
+            self.memory.write(self.store, input_bytes, pointer)
+            result = self.handle(self.store, pointer, len(input_bytes))
+            if -255 <= result <= -1:
+                return -result, b"", bytes(self.stdout), None
+            result &= 0xFFFFFFFFFFFFFFFF
+            start, length = result >> 32, result & 0xFFFFFFFF
+            return 0, bytes(self.memory.read(self.store, start, start + length)), bytes(self.stdout), None
+        except wasmtime.ExitTrap as exit_trap:
+            return exit_trap.code, b"", bytes(self.stdout), None
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as trap:
+            return None, b"", bytes(self.stdout), str(trap)
+
+
 def command_run(args):
     env = {}
     for pair in args.env or []:
         key, _, value = pair.partition("=")
         env[key] = value
-    reference = Reference(args.module, args.timeout_ms, args.memory_limit, env)
+    if args.reactor:
+        reference = ReactorReference(args.module, args.memory_limit, env)
+    else:
+        reference = Reference(args.module, args.timeout_ms, args.memory_limit, env)
     if args.input:
         with open(args.input, "rb") as handle:
             stdin_bytes = handle.read()
@@ -153,7 +209,7 @@ def percentile(sorted_values, fraction):
 
 
 def command_bench(args):
-    reference = Reference(args.module)
+    reference = ReactorReference(args.module) if args.reactor else Reference(args.module)
     with open(args.input, "rb") as handle:
         stdin_bytes = handle.read()
     stdout_bytes = 0
@@ -172,7 +228,7 @@ def command_bench(args):
     print(
         json.dumps(
             {
-                "runtime": "wasmtime-py",
+                "runtime": "wasmtime-py-reactor" if args.reactor else "wasmtime-py",
                 "version": wasmtime_version(),
                 "calls": args.calls,
                 "median_ms": percentile(durations, 0.5),
@@ -193,11 +249,13 @@ def main():
     run.add_argument("--timeout-ms", type=int)
     run.add_argument("--memory-limit", type=int)
     run.add_argument("--env", action="append")
+    run.add_argument("--reactor", action="store_true", help="call fiso_alloc/fiso_handle instead of _start")
     bench = commands.add_parser("bench", help="time fresh-instance calls")
     bench.add_argument("module")
     bench.add_argument("--input", required=True)
     bench.add_argument("--calls", type=int, default=200)
     bench.add_argument("--warmup", type=int, default=5)
+    bench.add_argument("--reactor", action="store_true", help="time calls on one warm reactor instance")
     args = parser.parse_args()
     status = command_run(args) if args.command == "run" else command_bench(args)
     sys.stdout.flush()

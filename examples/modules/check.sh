@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Confirms the committed modules behave as README.md says under the reference runtime, Wasmtime
 # (PyPI `wasmtime`, driven by ../../benchmarks/wasm/wasmtime_reference.py): the guide's local
-# test, the three enrich builds agreeing byte for byte on every line of enrich-cases.jsonl, and
-# each fault module failing the way it should.
+# test, the three enrich builds (and the C and Go reactors) agreeing byte for byte on every line
+# of enrich-cases.jsonl, and each fault module failing the way it should.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE"
@@ -40,6 +40,10 @@ for module in enrich-go/enrich.wasm enrich-c/enrich.wasm enrich-zig/enrich.wasm 
     run guide "$module" <<<"$GUIDE_INPUT"
     expect "$module: the guide's local test, byte for byte" cmp -s "$SCRATCH/guide.out" "$SCRATCH/guide.expected"
 done
+for module in enrich-reactor-c/enrich.wasm enrich-reactor-go/enrich.wasm; do
+    run guide "$module" --reactor <<<"$GUIDE_INPUT"
+    expect "$module (reactor): the guide's local test, byte for byte" cmp -s "$SCRATCH/guide.out" "$SCRATCH/guide.expected"
+done
 
 line_number=0
 while IFS= read -r line; do
@@ -49,9 +53,17 @@ while IFS= read -r line; do
         "$PYTHON" "$REFERENCE" run "$module/enrich.wasm" --input "$SCRATCH/case.json" >"$SCRATCH/$module.case" 2>/dev/null
         echo "status=$?" >>"$SCRATCH/$module.case"
     done
+    for module in enrich-reactor-c enrich-reactor-go; do
+        "$PYTHON" "$REFERENCE" run "$module/enrich.wasm" --reactor --input "$SCRATCH/case.json" \
+            >"$SCRATCH/$module.case" 2>/dev/null
+        echo "status=$?" >>"$SCRATCH/$module.case"
+    done
     STATUS="" OUT="$(cat "$SCRATCH/enrich-c.case")" ERR="$(cat "$SCRATCH/enrich-go.case")"
     expect "enrich-cases.jsonl line $line_number: Go, C and Zig agree" \
         eval 'cmp -s "$SCRATCH/enrich-go.case" "$SCRATCH/enrich-c.case" && cmp -s "$SCRATCH/enrich-go.case" "$SCRATCH/enrich-zig.case"'
+    OUT="$(cat "$SCRATCH/enrich-reactor-c.case")" ERR="$(cat "$SCRATCH/enrich-reactor-go.case")"
+    expect "enrich-cases.jsonl line $line_number: the C and Go reactors agree with their commands" \
+        eval 'cmp -s "$SCRATCH/enrich-c.case" "$SCRATCH/enrich-reactor-c.case" && cmp -s "$SCRATCH/enrich-go.case" "$SCRATCH/enrich-reactor-go.case"'
 done <enrich-cases.jsonl
 
 run exit1 faults/exit-1.wasm <<<"$GUIDE_INPUT"
@@ -82,6 +94,12 @@ run echo probes/echo.wasm <<<"$GUIDE_INPUT"
 expect "echo copies stdin" eval '[[ $STATUS -eq 0 && $OUT == "$GUIDE_INPUT" ]]'
 run spin probes/spin.wasm <<<'{"payload":{"spin_ms":30}}'
 expect "spin spins" eval '[[ $STATUS -eq 0 && $OUT == *"\"module\":\"spin\""* ]]'
+run rcount faults/reactor-faults.wasm --reactor <<<'{"payload":{}}'
+expect "reactor-faults counts its calls" eval '[[ $STATUS -eq 0 && $OUT == *"\"calls\":1,"* ]]'
+run rtrap faults/reactor-faults.wasm --reactor <<<'{"payload":"#trap"}'
+expect "reactor-faults traps on #trap" test "$STATUS" -eq 134
+run rrefuse faults/reactor-faults.wasm --reactor <<<'{"payload":"#refuse"}'
+expect "reactor-faults refuses #refuse with status 4" eval '[[ $STATUS -eq 4 && $ERR == *"refusing this event"* ]]'
 
 if ((failures)); then
     echo "$failures check(s) failed" >&2

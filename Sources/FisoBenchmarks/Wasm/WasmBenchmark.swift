@@ -7,7 +7,9 @@ import Foundation
 /// (``WasmTransformer/transform(_:)`` on a ``WasmExecutor``, a fresh instance per call) on
 /// WasmKit and, when its library loads, on the Wasmtime engine, with
 /// the same modules under the reference runtime (Wasmtime's Python binding, module compiled once,
-/// fresh store and instance per call) measured in the same run as the baseline.
+/// fresh store and instance per call) measured in the same run as the baseline; then the C and Go
+/// reactors (warm pooled instances) on both engines against the Python binding calling one warm
+/// instance.
 struct WasmBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wasm",
@@ -38,6 +40,12 @@ struct WasmBenchmark: AsyncParsableCommand {
 
     @Option(help: "Only these modules (comma-separated: c, zig, go).")
     var modules = "c,zig,go"
+
+    @Option(help: "Timed calls per reactor module (warm instances: microseconds each).")
+    var reactorCalls = 3000
+
+    @Flag(help: "Skip the reactor-mode rows.")
+    var skipReactor = false
 
     @Option(
         help: """
@@ -93,7 +101,7 @@ struct WasmBenchmark: AsyncParsableCommand {
         if !skipWasmtime {
             do {
                 let loaded = try WasmtimeEngine.shared()
-                print("Wasmtime engine: library \(loaded.libraryPath)")
+                print("Wasmtime engine: library \(loaded.libraryPath), allocator \(loaded.allocator)")
                 wasmtimeEngine = loaded
             } catch {
                 print("Wasmtime engine skipped: \(error)")
@@ -153,7 +161,13 @@ struct WasmBenchmark: AsyncParsableCommand {
                         calls: max(callCount, calls),
                         warmup: warmup
                     )
-                    line += "; wasmtime \(jitted.summaryLine)"
+                    let (warmupCount, directCalls) = (warmup, max(callCount, calls))
+                    let direct = try await executor.run {
+                        try Self.engineOnly(
+                            wasmtimeTransformer, input: inputBytes, calls: directCalls, warmup: warmupCount)
+                    }
+                    line +=
+                        "; wasmtime \(jitted.summaryLine) (engine only median_ms=\(format(direct.medianMilliseconds)))"
                     if bestWasmtime.map({ jitted.medianMilliseconds < $0.medianMilliseconds }) ?? true {
                         bestWasmtime = jitted
                     }
@@ -203,6 +217,142 @@ struct WasmBenchmark: AsyncParsableCommand {
         for row in rows where row.referenceError != nil {
             print("reference run failed for \(row.label): \(row.referenceError ?? "")")
         }
+        if !skipReactor {
+            try await reactorRows(
+                examples: examples, script: script, input: input, inputFile: inputFile.path, wanted: wanted,
+                wasmtimeEngine: wasmtimeEngine, executor: executor)
+        }
+    }
+
+    /// One reactor measurement: through the interceptor path, and the engine alone (one thread,
+    /// no executor hand-off), per call.
+    struct ReactorRow {
+        var label: String
+        var engine: String
+        var transformer: WasmBenchmarkReport
+        var engineOnly: WasmBenchmarkReport
+        var statistics: WasmInstancePoolStatistics?
+    }
+
+    /// Reactor mode: the C and Go reactors on each engine, warm pooled instances, against the
+    /// Python binding calling one warm instance (same run).
+    private func reactorRows(
+        examples: String,
+        script: String,
+        input: WasmTransformInput,
+        inputFile: String,
+        wanted: Set<String>,
+        wasmtimeEngine: WasmtimeEngine?,
+        executor: WasmExecutor
+    ) async throws {
+        let candidates = [
+            ("c", "enrich-reactor-c", "enrich-reactor-c/enrich.wasm", 0.010),
+            ("go", "enrich-reactor-go", "enrich-reactor-go/enrich.wasm", 0.050),
+        ].filter { wanted.contains($0.0) }
+        var engines: [any WasmEngine] = [WasmKitEngine.shared]
+        if let wasmtimeEngine { engines.append(wasmtimeEngine) }
+        let inputBytes = try input.encoded()
+        print()
+        print("Reactor mode: warm pooled instances (fiso_alloc/fiso_handle), one call at a time")
+        var rows: [ReactorRow] = []
+        var references: [String: (median: Double, p99: Double)] = [:]
+        for (_, label, file, _) in candidates {
+            let path = examples + "/" + file
+            for engine in engines {
+                var configuration = WasmModuleConfiguration(timeout: .seconds(60), maxConcurrency: 1)
+                configuration.mode = .reactor
+                let transformer = try await WasmTransformer.load(
+                    path: path, configuration: configuration, engine: engine, executor: executor)
+                // The Go reactor on the interpreter takes about a millisecond per call.
+                let calls = engine is WasmKitEngine && label.contains("go") ? max(50, reactorCalls / 30) : reactorCalls
+                var best: ReactorRow?
+                for round in 1...max(1, rounds) {
+                    let report = try await WasmCallBenchmark.run(
+                        transformer, input: input, calls: calls, warmup: warmup)
+                    let direct = try await executor.run {
+                        try Self.engineOnly(transformer, input: inputBytes, calls: calls, warmup: warmup)
+                    }
+                    print(
+                        "  \(label), \(engine.name), round \(round): transform \(report.summaryLine); "
+                            + "engine only \(direct.summaryLine)")
+                    if best.map({ report.medianMilliseconds < $0.transformer.medianMilliseconds }) ?? true {
+                        best = ReactorRow(
+                            label: label, engine: engine.name, transformer: report, engineOnly: direct,
+                            statistics: transformer.poolStatistics)
+                    }
+                }
+                if let best { rows.append(best) }
+            }
+            if !skipReference {
+                do {
+                    references[label] = try referenceRun(
+                        script: script, module: path, input: inputFile, calls: reactorCalls, reactor: true)
+                } catch {
+                    print("reference reactor run failed for \(label): \(error)")
+                }
+            }
+        }
+        print()
+        print(
+            pad("reactor module", 20) + pad("engine", 10) + pad("calls", 7) + pad("transform median", 18)
+                + pad("p99", 11) + pad("engine-only median", 20) + pad("p99", 11) + pad("wasmtime-py median", 20)
+                + pad("p99", 11) + "transform/wasmtime-py (median)")
+        for row in rows {
+            var line =
+                pad(row.label, 20) + pad(row.engine, 10) + pad("\(row.transformer.calls)", 7)
+                + pad(microseconds(row.transformer.medianMilliseconds), 18)
+                + pad(microseconds(row.transformer.p99Milliseconds), 11)
+                + pad(microseconds(row.engineOnly.medianMilliseconds), 20)
+                + pad(microseconds(row.engineOnly.p99Milliseconds), 11)
+            if let reference = references[row.label] {
+                line +=
+                    pad(microseconds(reference.median), 20) + pad(microseconds(reference.p99), 11)
+                    + String(format: "%.2fx", row.transformer.medianMilliseconds / reference.median)
+            } else {
+                line += pad("-", 20) + pad("-", 11) + "-"
+            }
+            lines(line)
+        }
+        for row in rows {
+            let goal = candidates.first { $0.1 == row.label }?.3 ?? 0
+            let median = row.transformer.medianMilliseconds
+            let engineOnly = row.engineOnly.medianMilliseconds
+            print(
+                "goal \(row.label) reactor <= \(microseconds(goal)) per call on \(row.engine): transform "
+                    + "\(microseconds(median)) — \(median <= goal ? "met" : "missed"); engine only "
+                    + "\(microseconds(engineOnly)) — \(engineOnly <= goal ? "met" : "missed")"
+                    + (row.statistics.map { " (instances made: \($0.created))" } ?? ""))
+        }
+    }
+
+    private func lines(_ line: String) { print(line) }
+
+    /// Times `calls` runs of the compiled module on the calling thread: the engine's own cost per
+    /// call, without the executor's thread hand-off.
+    private static func engineOnly(
+        _ transformer: WasmTransformer, input: [UInt8], calls: Int, warmup: Int
+    ) throws -> WasmBenchmarkReport {
+        let compiled = transformer.handle.current.compiled
+        let invocation = WasmInvocation(stdin: input, limits: transformer.configuration.limits)
+        for _ in 0..<max(0, warmup) { _ = compiled.run(invocation) }
+        let clock = ContinuousClock()
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(calls)
+        let started = clock.now
+        for _ in 0..<max(1, calls) {
+            let callStarted = clock.now
+            let execution = compiled.run(invocation)
+            latencies.append(clock.now - callStarted)
+            guard execution.termination == .exited(code: 0) else {
+                throw ReferenceFailure(message: "the reactor failed: \(execution.termination)")
+            }
+        }
+        return WasmBenchmarkReport(
+            calls: latencies.count, concurrency: 1, latencies: latencies.sorted(), elapsed: clock.now - started)
+    }
+
+    private func microseconds(_ milliseconds: Double) -> String {
+        String(format: "%.1f µs", milliseconds * 1000)
     }
 
     private func table(_ rows: [Row]) -> String {
@@ -240,12 +390,15 @@ struct WasmBenchmark: AsyncParsableCommand {
     }
 
     /// Runs the Python reference and reads its one-line JSON report.
-    private func referenceRun(script: String, module: String, input: String, calls: Int) throws -> (Double, Double) {
+    private func referenceRun(
+        script: String, module: String, input: String, calls: Int, reactor: Bool = false
+    ) throws -> (Double, Double) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            python, script, "bench", module, "--input", input, "--calls", "\(calls)", "--warmup", "\(warmup)",
-        ]
+        process.arguments =
+            [
+                python, script, "bench", module, "--input", input, "--calls", "\(calls)", "--warmup", "\(warmup)",
+            ] + (reactor ? ["--reactor"] : [])
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output

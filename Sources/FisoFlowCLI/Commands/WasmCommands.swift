@@ -19,6 +19,13 @@ struct WasmLimitOptions: ParsableArguments {
     var environment: [String] = []
     @Option(help: "auto (Wasmtime when its library loads, else WasmKit), wasmkit or wasmtime.")
     var engine: String = "auto"
+    @Option(
+        help: """
+            command (a fresh instance per call, `_start` reads stdin) or reactor (warm, reused instances of \
+            a module exporting fiso_alloc and fiso_handle; see docs/module-authors-guide.md).
+            """
+    )
+    var mode: String = "command"
 
     /// The engine `--engine` names; `wasmtime` without its library is a usage error that says how to
     /// get it.
@@ -35,6 +42,10 @@ struct WasmLimitOptions: ParsableArguments {
 
     func configuration() throws -> WasmModuleConfiguration {
         var configuration = WasmModuleConfiguration()
+        guard let executionMode = WasmExecutionMode(named: mode) else {
+            throw ValidationError("--mode: use command or reactor, not \"\(mode)\"")
+        }
+        configuration.mode = executionMode
         if let timeout {
             do {
                 configuration.timeout = try GoDuration.parse(timeout)
@@ -119,16 +130,22 @@ struct WasmValidateCommand: AsyncParsableCommand {
         commandName: "validate",
         abstract: "Check that a module can run as a flow interceptor.",
         discussion: """
-            Checks the binary, that it is a WASI command with _start, that every import is one fiso-flow \
+            Checks the binary, that it is a WASI command with _start (with --mode reactor: that it exports \
+            memory, fiso_alloc and fiso_handle with the right types), that every import is one fiso-flow \
             provides; prints size, gzip size, imports and memory, and warns over the 1 MiB ConfigMap limit. \
             Exits 1 when the module cannot run.
             """
     )
 
     @Argument(help: "The module (.wasm, or gzip-compressed).") var module: String
+    @Option(help: "command (the default) or reactor: the mode the flow will run the module in.")
+    var mode: String = "command"
 
     func run() async throws {
-        let report = WasmModuleReport.inspect(path: module)
+        guard let executionMode = WasmExecutionMode(named: mode) else {
+            throw ValidationError("--mode: use command or reactor, not \"\(mode)\"")
+        }
+        let report = WasmModuleReport.inspect(path: module, mode: executionMode)
         print(report.rendered(), terminator: report.rendered().hasSuffix("\n") ? "" : "\n")
         if !report.isValid { throw ExitCode(1) }
     }

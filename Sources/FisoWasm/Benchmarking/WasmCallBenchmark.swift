@@ -10,6 +10,13 @@ public struct WasmBenchmarkReport: Sendable {
     /// Wall-clock time for all timed calls.
     public var elapsed: Duration
 
+    public init(calls: Int, concurrency: Int, latencies: [Duration], elapsed: Duration) {
+        self.calls = calls
+        self.concurrency = concurrency
+        self.latencies = latencies
+        self.elapsed = elapsed
+    }
+
     public var medianMilliseconds: Double { Self.milliseconds(percentile(0.5)) }
     public var p99Milliseconds: Double { Self.milliseconds(percentile(0.99)) }
     public var callsPerSecond: Double {

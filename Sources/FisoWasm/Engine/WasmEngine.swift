@@ -43,9 +43,19 @@ public protocol CompiledWasmModule: Sendable {
     /// Runs the module once with `invocation`'s stdin, environment and limits, blocking the calling
     /// thread until it finishes, fails or runs out of time.
     ///
+    /// In ``WasmExecutionMode/reactor`` mode `stdin` is the input handed to `fiso_handle`, and the
+    /// execution's `stdout` is the output it returned (see docs/module-authors-guide.md).
+    ///
     /// Never throws: every failure is described by the returned ``WasmExecution``. Call it from a
     /// thread that may block (``WasmExecutor`` does), never from an event loop.
     func run(_ invocation: WasmInvocation) -> WasmExecution
+
+    /// The warm-instance pool's counters in ``WasmExecutionMode/reactor`` mode; nil in command mode.
+    var poolStatistics: WasmInstancePoolStatistics? { get }
+}
+
+extension CompiledWasmModule {
+    public var poolStatistics: WasmInstancePoolStatistics? { nil }
 }
 
 /// How a module is entered. A struct rather than an enum so that engines can add modes (such as a
@@ -62,6 +72,20 @@ public struct WasmExecutionMode: Hashable, Sendable, CustomStringConvertible {
     /// output on stdout. Nothing survives from one call to the next.
     public static let command = WasmExecutionMode(name: "command")
 
+    /// A reactor: the module exports `fiso_alloc` and `fiso_handle` (see
+    /// docs/module-authors-guide.md, "Reactor modules"); warm instances are kept in a pool and
+    /// reused across calls, so state can survive from one call to the next.
+    public static let reactor = WasmExecutionMode(name: "reactor")
+
+    /// Every mode, in their configuration spelling.
+    public static let all: [WasmExecutionMode] = [.command, .reactor]
+
+    /// The mode named `name` (`"command"` or `"reactor"`), or nil.
+    public init?(named name: String) {
+        guard let mode = Self.all.first(where: { $0.name == name }) else { return nil }
+        self = mode
+    }
+
     public var description: String { name }
 }
 
@@ -70,7 +94,73 @@ public struct WasmCompileOptions: Sendable {
     /// How the module is entered. Default: ``WasmExecutionMode/command``.
     public var mode: WasmExecutionMode
 
-    public init(mode: WasmExecutionMode = .command) {
+    /// The warm-instance pool of ``WasmExecutionMode/reactor`` mode (ignored in command mode).
+    public var reactorPool: WasmReactorPoolSettings
+
+    public init(mode: WasmExecutionMode = .command, reactorPool: WasmReactorPoolSettings = WasmReactorPoolSettings()) {
         self.mode = mode
+        self.reactorPool = reactorPool
+    }
+}
+
+/// How a reactor module's warm instances are kept and replaced (see docs/wasm.md, "Reactor mode").
+///
+/// An instance is discarded, and a fresh one made on the next call that needs it, after
+/// ``maxCallsPerInstance`` calls, after any failed call (trap, timeout, exit, invalid output…),
+/// and after a call that left its linear memory above ``recycleMemoryBytes``.
+public struct WasmReactorPoolSettings: Sendable, Hashable {
+    /// The most instances alive at once. ``WasmTransformer`` sets it to the module's concurrency
+    /// limit. Default: the processor count.
+    public var maxInstances: Int
+    /// Calls one instance serves before it is replaced. Default: 1000.
+    public var maxCallsPerInstance: Int
+    /// An instance whose memory is above this after a call is replaced. Default: nil, meaning half
+    /// of the call's memory limit.
+    public var recycleMemoryBytes: Int?
+
+    public static let defaultMaxCallsPerInstance = 1000
+
+    public init(
+        maxInstances: Int = WasmModuleConfiguration.defaultMaxConcurrency,
+        maxCallsPerInstance: Int = WasmReactorPoolSettings.defaultMaxCallsPerInstance,
+        recycleMemoryBytes: Int? = nil
+    ) {
+        self.maxInstances = maxInstances
+        self.maxCallsPerInstance = maxCallsPerInstance
+        self.recycleMemoryBytes = recycleMemoryBytes
+    }
+
+    /// The memory bound for calls limited to `memoryLimitBytes`.
+    func recycleBound(memoryLimitBytes: Int) -> Int {
+        recycleMemoryBytes ?? max(memoryLimitBytes / 2, WasmModuleInfo.pageSize)
+    }
+}
+
+/// Counters of a reactor module's warm-instance pool.
+public struct WasmInstancePoolStatistics: Sendable, Hashable {
+    /// Instances alive now (idle or running a call).
+    public var live: Int
+    /// Instances waiting for a call.
+    public var idle: Int
+    /// Instances made so far.
+    public var created: Int
+    /// Calls served by an instance that had served a call before.
+    public var reuses: Int
+    /// Instances discarded so far, by cause.
+    public var recycledAfterMaxCalls: Int
+    public var recycledAfterFailure: Int
+    public var recycledAfterMemoryGrowth: Int
+
+    public init(
+        live: Int = 0, idle: Int = 0, created: Int = 0, reuses: Int = 0, recycledAfterMaxCalls: Int = 0,
+        recycledAfterFailure: Int = 0, recycledAfterMemoryGrowth: Int = 0
+    ) {
+        self.live = live
+        self.idle = idle
+        self.created = created
+        self.reuses = reuses
+        self.recycledAfterMaxCalls = recycledAfterMaxCalls
+        self.recycledAfterFailure = recycledAfterFailure
+        self.recycledAfterMemoryGrowth = recycledAfterMemoryGrowth
     }
 }

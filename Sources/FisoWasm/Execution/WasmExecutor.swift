@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A bounded pool of threads that run modules, off the network event loops and off Swift's
 /// cooperative thread pool (a module blocks its thread for as long as it runs).
@@ -223,6 +224,14 @@ private final class JobQueue: @unchecked Sendable {
     /// Threads that take jobs from this queue, and how many it should have.
     private var workers: Int
     private let targetWorkers: Int
+    /// Jobs queued, readable without the lock (for the spinning worker).
+    private let queuedCount = Atomic(0)
+    /// Whether a worker is spinning for the next job (at most one does).
+    private let spinning = Atomic(false)
+    /// How long an idle worker polls for the next job before it sleeps: under a stream of calls the
+    /// next one usually comes within microseconds, and waking a sleeping thread costs more than a
+    /// warm reactor call.
+    private static let spinDuration = Duration.microseconds(50)
 
     init(workers: Int) {
         self.workers = workers
@@ -250,12 +259,14 @@ private final class JobQueue: @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping else { return false }
         jobs.append(job)
+        queuedCount.add(1, ordering: .relaxed)
         condition.signal()
         return true
     }
 
     /// The next job, waiting for one; `nil` once the queue is stopped and empty.
     func next() -> Job? {
+        if let job = spinForJob() { return job }
         condition.lock()
         defer { condition.unlock() }
         while head == jobs.count {
@@ -265,6 +276,30 @@ private final class JobQueue: @unchecked Sendable {
             }
             condition.wait()
         }
+        return takeLocked()
+    }
+
+    /// Polls for a job for ``spinDuration`` if no other worker is polling; nil when none came.
+    private func spinForJob() -> Job? {
+        guard spinning.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return nil
+        }
+        defer { spinning.store(false, ordering: .releasing) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.spinDuration
+        while clock.now < deadline {
+            guard queuedCount.load(ordering: .relaxed) > 0 else { continue }
+            condition.lock()
+            defer { condition.unlock() }
+            if stopping { return nil }
+            if head < jobs.count { return takeLocked() }
+        }
+        return nil
+    }
+
+    /// Takes the first job; the caller holds the lock and checked there is one.
+    private func takeLocked() -> Job {
+        queuedCount.subtract(1, ordering: .relaxed)
         let job = jobs[head]
         head += 1
         if head > 64, head * 2 > jobs.count {

@@ -17,8 +17,14 @@ public struct WasmModuleConfiguration: Sendable, Hashable {
     public var maxConcurrency: Int
     /// The largest module (after decompression) that is loaded. Default 128 MiB.
     public var maxModuleBytes: Int
-    /// How the module is entered. Default: ``WasmExecutionMode/command``.
+    /// How the module is entered. Default: ``WasmExecutionMode/command`` (`mode: command`).
     public var mode: WasmExecutionMode
+    /// Reactor mode: calls one warm instance serves before it is replaced. Default 1000
+    /// (`maxCallsPerInstance`).
+    public var maxCallsPerInstance: Int
+    /// Reactor mode: an instance whose linear memory is above this after a call is replaced.
+    /// Default nil: half of ``memoryLimitBytes`` (`recycleMemoryAbove`).
+    public var recycleMemoryBytes: Int?
 
     public static let defaultMaxConcurrency = ProcessInfo.processInfo.activeProcessorCount
 
@@ -30,7 +36,9 @@ public struct WasmModuleConfiguration: Sendable, Hashable {
         maxStderrBytes: Int = WasmLimits.defaultMaxStderrBytes,
         maxConcurrency: Int = WasmModuleConfiguration.defaultMaxConcurrency,
         maxModuleBytes: Int = WasmModuleFile.defaultMaximumBytes,
-        mode: WasmExecutionMode = .command
+        mode: WasmExecutionMode = .command,
+        maxCallsPerInstance: Int = WasmReactorPoolSettings.defaultMaxCallsPerInstance,
+        recycleMemoryBytes: Int? = nil
     ) {
         self.timeout = timeout
         self.memoryLimitBytes = memoryLimitBytes
@@ -40,6 +48,15 @@ public struct WasmModuleConfiguration: Sendable, Hashable {
         self.maxConcurrency = maxConcurrency
         self.maxModuleBytes = maxModuleBytes
         self.mode = mode
+        self.maxCallsPerInstance = maxCallsPerInstance
+        self.recycleMemoryBytes = recycleMemoryBytes
+    }
+
+    /// The reactor pool these settings describe: one warm instance per concurrent call at most.
+    public var reactorPool: WasmReactorPoolSettings {
+        WasmReactorPoolSettings(
+            maxInstances: maxConcurrency, maxCallsPerInstance: maxCallsPerInstance,
+            recycleMemoryBytes: recycleMemoryBytes)
     }
 
     /// The per-call limits.
@@ -63,6 +80,15 @@ public struct WasmModuleConfiguration: Sendable, Hashable {
         if maxStderrBytes < 0 { problems.append("maxStderrBytes must not be negative") }
         if maxConcurrency <= 0 { problems.append("maxConcurrency must be positive") }
         if maxModuleBytes <= 0 { problems.append("maxModuleBytes must be positive") }
+        if !WasmExecutionMode.all.contains(mode) { problems.append("mode must be command or reactor") }
+        if maxCallsPerInstance <= 0 { problems.append("maxCallsPerInstance must be positive") }
+        if let recycleMemoryBytes {
+            if recycleMemoryBytes < WasmModuleInfo.pageSize {
+                problems.append("recycleMemoryAbove must be at least 64Ki (one WebAssembly page)")
+            } else if recycleMemoryBytes > memoryLimitBytes {
+                problems.append("recycleMemoryAbove must not be above memoryLimit")
+            }
+        }
         return problems
     }
 }

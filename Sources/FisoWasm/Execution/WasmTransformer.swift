@@ -41,7 +41,7 @@ public final class WasmTransformer: Sendable {
         self.handle = try WasmModuleHandle(
             path: path,
             engine: engine,
-            options: WasmCompileOptions(mode: configuration.mode),
+            options: WasmCompileOptions(mode: configuration.mode, reactorPool: configuration.reactorPool),
             maximumBytes: configuration.maxModuleBytes
         )
         self.configuration = configuration
@@ -81,6 +81,8 @@ public final class WasmTransformer: Sendable {
     public var engineName: String { handle.current.compiled.engineName }
     /// Calls of this module running now, and calls waiting for their turn.
     public var concurrency: (running: Int, waiting: Int) { limiter.counts }
+    /// The current version's warm-instance pool counters (reactor mode); nil in command mode.
+    public var poolStatistics: WasmInstancePoolStatistics? { handle.current.compiled.poolStatistics }
 
     /// Runs the module on one event: the input as the guide's JSON envelope on stdin, the output
     /// decoded from stdout.

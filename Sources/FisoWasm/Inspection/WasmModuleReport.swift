@@ -47,9 +47,18 @@ public struct WasmModuleReport: Sendable {
     /// "Too long: must have at most 1048576 bytes").
     public static let configMapLimit = 1_048_576
 
-    /// Reads, checks and compiles the module at `path`. Never throws: every failure is a problem.
-    public static func inspect(path: String, engine: any WasmEngine = WasmKitEngine.shared) -> WasmModuleReport {
+    /// The mode the module was checked for.
+    public var mode: WasmExecutionMode = .command
+
+    /// Reads, checks and compiles the module at `path` for `mode`. Never throws: every failure is
+    /// a problem.
+    public static func inspect(
+        path: String,
+        engine: any WasmEngine = WasmKitEngine.shared,
+        mode: WasmExecutionMode = .command
+    ) -> WasmModuleReport {
         var report = WasmModuleReport(path: path, name: WasmModuleFile.fileName(of: path))
+        report.mode = mode
         let file: WasmModuleFile
         do {
             file = try WasmModuleFile.read(path: path)
@@ -76,7 +85,7 @@ public struct WasmModuleReport: Sendable {
             let clock = ContinuousClock()
             let started = clock.now
             do {
-                let compiled = try engine.compile(file.bytes, name: file.name)
+                let compiled = try engine.compile(file.bytes, name: file.name, options: WasmCompileOptions(mode: mode))
                 report.compiled = (compiled.engineName, clock.now - started)
             } catch {
                 report.problems.append(error.message)
@@ -87,6 +96,26 @@ public struct WasmModuleReport: Sendable {
     }
 
     private mutating func examine(_ info: WasmModuleInfo) {
+        if mode == .reactor {
+            examineReactorExports(info)
+        } else {
+            examineCommandExports(info)
+        }
+        examineImports(info)
+    }
+
+    /// The reactor ABI's exports, with the engines' own messages.
+    private mutating func examineReactorExports(_ info: WasmModuleInfo) {
+        var exportsOnly = info
+        exportsOnly.imports = []  // imports are examined one by one below
+        do {
+            _ = try ReactorABI.check(info: exportsOnly, name: name)
+        } catch {
+            problems.append(String(error.message.trimmingPrefix("wasm: invalid module: ")))
+        }
+    }
+
+    private mutating func examineCommandExports(_ info: WasmModuleInfo) {
         switch info.export(named: "_start")?.kind {
         case .function(let signature)?:
             if let signature, !signature.parameters.isEmpty || !signature.results.isEmpty {
@@ -107,7 +136,9 @@ public struct WasmModuleReport: Sendable {
         } else if info.imports.contains(where: { $0.module == WASIFunctions.moduleName }) {
             problems.append("exports no memory named \"memory\", which WASI functions need")
         }
+    }
 
+    private mutating func examineImports(_ info: WasmModuleInfo) {
         let unsatisfied = Dictionary(
             WASIFunctions.unsatisfiedImports(of: info).map { ("\($0.0.module).\($0.0.name)", $0.1) },
             uniquingKeysWith: { first, _ in first }
@@ -176,7 +207,17 @@ public struct WasmModuleReport: Sendable {
         if let info {
             let isCommand: Bool
             if case .function? = info.export(named: "_start")?.kind { isCommand = true } else { isCommand = false }
-            line("kind:", isCommand ? "WASI command (exports _start)" : "not a WASI command (no _start export)")
+            let isReactor: Bool
+            if case .function? = info.export(named: ReactorABI.handle)?.kind {
+                isReactor = true
+            } else {
+                isReactor = false
+            }
+            if mode == .reactor {
+                line("kind:", isReactor ? "Fiso reactor (exports fiso_alloc, fiso_handle)" : "not a Fiso reactor")
+            } else {
+                line("kind:", isCommand ? "WASI command (exports _start)" : "not a WASI command (no _start export)")
+            }
             line("memory:", Self.describeMemory(info))
             let provided = imports.filter { $0.status != .provided }.isEmpty
             line(

@@ -50,18 +50,18 @@ final class CapturedOutput: WASIFile {
     }
 
     private struct State {
+        var limit: Int
         var bytes: [UInt8] = []
         var droppedBytes = 0
         var overflowed = false
     }
 
-    private let limit: Int
     private let overflow: Overflow
-    private let state = Locked(State())
+    private let state: Locked<State>
 
     init(limit: Int, overflow: Overflow) {
-        self.limit = limit
         self.overflow = overflow
+        self.state = Locked(State(limit: limit))
     }
 
     var isBorrowed: Bool { true }
@@ -71,10 +71,15 @@ final class CapturedOutput: WASIFile {
         state.withLock { ($0.bytes, $0.droppedBytes, $0.overflowed) }
     }
 
+    /// Empties the capture for the next call of a reused instance, with that call's limit.
+    func reset(limit: Int) {
+        state.withLock { $0 = State(limit: limit) }
+    }
+
     func write(vectored buffers: GuestBuffers) throws -> WASIAbi.Size {
         let overflow = self.overflow
-        let limit = self.limit
         return try state.withLock { state in
+            let limit = state.limit
             var total = 0
             for index in 0..<buffers.count {
                 let written = try buffers.withHostBuffer(at: index) { source -> Int in

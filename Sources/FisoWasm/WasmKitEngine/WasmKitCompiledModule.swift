@@ -14,8 +14,8 @@ final class WasmKitCompiledModule: CompiledWasmModule {
     /// The WASI functions the module imports; only these are linked into each store.
     let wasiImports: [String]
     /// The WASI capability groups that provide them (see ``WASIFunctions/linkPlan(forImports:)``).
-    private let capabilities: [WasmKitWASI.WASICapability]
-    private let includesStubs: Bool
+    let capabilities: [WasmKitWASI.WASICapability]
+    let includesStubs: Bool
 
     var engineName: String { engine.name }
     var mode: WasmExecutionMode { .command }
@@ -67,7 +67,9 @@ final class WasmKitCompiledModule: CompiledWasmModule {
                 termination = .exited(code: code)
             }
         } catch {
-            termination = .failed(classify(error, limits: invocation.limits, limiter: limiter, stdout: stdout))
+            termination = .failed(
+                classify(
+                    error, limits: invocation.limits, limiter: limiter, outputOverflowed: stdout.captured.overflowed))
         }
 
         let (stdoutBytes, _, _) = stdout.captured
@@ -117,13 +119,13 @@ final class WasmKitCompiledModule: CompiledWasmModule {
         return imports
     }
 
-    private func classify(
+    func classify(
         _ error: any Error,
         limits: WasmLimits,
         limiter: MemoryLimiter,
-        stdout: CapturedOutput
+        outputOverflowed: Bool
     ) -> WasmError {
-        if error is OutputLimitExceeded || stdout.captured.overflowed {
+        if error is OutputLimitExceeded || outputOverflowed {
             return .outputTooLarge(limitBytes: limits.maxOutputBytes)
         }
         if error is DeadlineExceeded {
@@ -150,7 +152,7 @@ final class WasmKitCompiledModule: CompiledWasmModule {
         return .trap(description)
     }
 
-    private func outOfMemory(limiter: MemoryLimiter, denied: Int, after failure: String) -> WasmError {
+    func outOfMemory(limiter: MemoryLimiter, denied: Int, after failure: String) -> WasmError {
         .outOfMemory(
             limitBytes: limiter.limitBytes,
             detail: "growing to \(WasmQuantity.formatBytes(denied)) was denied, then \(failure)"

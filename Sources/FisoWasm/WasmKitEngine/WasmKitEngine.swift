@@ -53,6 +53,17 @@ public final class WasmKitEngine: WasmEngine {
         return try body(engine)
     }
 
+    /// Takes a WasmKit engine for as long as a reactor instance lives; give it back with
+    /// ``returnRuntimeEngine(_:)`` when the instance is discarded.
+    func borrowRuntimeEngine() -> Engine {
+        idleEngines.withLock { $0.popLast() }
+            ?? Engine(configuration: Self.engineConfiguration(configuration, metered: true))
+    }
+
+    func returnRuntimeEngine(_ engine: Engine) {
+        idleEngines.withLock { $0.append(engine) }
+    }
+
     /// One engine for the whole process.
     public static let shared = WasmKitEngine()
 
@@ -88,8 +99,11 @@ public final class WasmKitEngine: WasmEngine {
     public func compile(_ bytes: [UInt8], name: String, options: WasmCompileOptions) throws(WasmError)
         -> any CompiledWasmModule
     {
-        guard options.mode == .command else {
+        guard options.mode == .command || options.mode == .reactor else {
             throw .invalidModule("mode \"\(options.mode)\" is not supported by the \(self.name) engine", module: name)
+        }
+        if options.mode == .reactor {
+            return try compileReactor(bytes, name: name, settings: options.reactorPool)
         }
         let info: WasmModuleInfo
         do {
@@ -134,7 +148,7 @@ public final class WasmKitEngine: WasmEngine {
 
     /// Instantiates the module once on an eagerly translating engine, with its start function
     /// dropped and every import a stub, so that every function body is validated now.
-    private func validateAllFunctions(_ module: Module, info: WasmModuleInfo, name: String) throws(WasmError) {
+    func validateAllFunctions(_ module: Module, info: WasmModuleInfo, name: String) throws(WasmError) {
         var module = module
         module.dropStartFunction()
         var engineConfiguration = Self.engineConfiguration(configuration, metered: false)

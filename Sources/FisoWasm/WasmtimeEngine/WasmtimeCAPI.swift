@@ -47,6 +47,7 @@ struct WasmtimeCAPI: Sendable {
             UnsafeMutablePointer<Handle?>
         ) -> Handle?
     let memoryDataSize: @convention(c) (Handle, UnsafeRawPointer) -> Int
+    let memoryData: @convention(c) (Handle, UnsafeRawPointer) -> UnsafeMutablePointer<UInt8>?
 
     // WASI configuration.
     let wasiConfigNew: @convention(c) () -> Handle?
@@ -68,6 +69,8 @@ struct WasmtimeCAPI: Sendable {
     let trapDelete: @convention(c) (Handle) -> Void
     let byteVectorNew: @convention(c) (UnsafeMutableRawPointer, Int, UnsafePointer<UInt8>?) -> Void
     let byteVectorDelete: @convention(c) (UnsafeMutableRawPointer) -> Void
+    /// Nil when the library lacks the pooling allocator.
+    let pooling: PoolingAPI?
 
     /// `wasm_byte_vec_t`: a size and a pointer, owned by whoever the API says.
     struct ByteVector {
@@ -78,6 +81,12 @@ struct WasmtimeCAPI: Sendable {
     /// `wasmtime_extern_kind_t` values used here.
     static let externKindFunction: UInt8 = 0
     static let externKindMemory: UInt8 = 3
+    /// `wasmtime_valkind_t` values used here.
+    static let valueKindI32: UInt8 = 0
+    static let valueKindI64: UInt8 = 1
+    /// `wasmtime_val_t`: a one-byte kind, then (at offset 8) a union of 24 bytes.
+    static let valueStorageBytes = 32
+    static let valuePayloadOffset = 8
     /// `WASMTIME_TRAP_CODE_INTERRUPT`: the epoch deadline passed.
     static let trapCodeInterrupt: UInt8 = 10
     /// Room for a `wasmtime_instance_t` (16 bytes today) with a margin.
@@ -128,6 +137,7 @@ struct WasmtimeCAPI: Sendable {
         instanceExportGet = try symbol("wasmtime_instance_export_get", as: type(of: instanceExportGet))
         funcCall = try symbol("wasmtime_func_call", as: type(of: funcCall))
         memoryDataSize = try symbol("wasmtime_memory_data_size", as: type(of: memoryDataSize))
+        memoryData = try symbol("wasmtime_memory_data", as: type(of: memoryData))
         wasiConfigNew = try symbol("wasi_config_new", as: type(of: wasiConfigNew))
         wasiConfigDelete = try symbol("wasi_config_delete", as: type(of: wasiConfigDelete))
         wasiConfigSetArgv = try symbol("wasi_config_set_argv", as: type(of: wasiConfigSetArgv))
@@ -145,6 +155,81 @@ struct WasmtimeCAPI: Sendable {
         trapDelete = try symbol("wasm_trap_delete", as: type(of: trapDelete))
         byteVectorNew = try symbol("wasm_byte_vec_new", as: type(of: byteVectorNew))
         byteVectorDelete = try symbol("wasm_byte_vec_delete", as: type(of: byteVectorDelete))
+        pooling = PoolingAPI(library: library)
+    }
+
+    /// The pooling allocator's part of the API (Wasmtime 50 has it; a build without it is still
+    /// usable, with the default on-demand allocator).
+    struct PoolingAPI: Sendable {
+        let configNew: @convention(c) () -> Handle?
+        let configDelete: @convention(c) (Handle) -> Void
+        let totalCoreInstancesSet: @convention(c) (Handle, UInt32) -> Void
+        let totalMemoriesSet: @convention(c) (Handle, UInt32) -> Void
+        let totalTablesSet: @convention(c) (Handle, UInt32) -> Void
+        let maxMemorySizeSet: @convention(c) (Handle, Int) -> Void
+        let tableElementsSet: @convention(c) (Handle, Int) -> Void
+        let maxCoreInstanceSizeSet: @convention(c) (Handle, Int) -> Void
+        let linearMemoryKeepResidentSet: @convention(c) (Handle, Int) -> Void
+        let tableKeepResidentSet: @convention(c) (Handle, Int) -> Void
+        let maxUnusedWarmSlotsSet: @convention(c) (Handle, UInt32) -> Void
+        let strategySet: @convention(c) (Handle, Handle) -> Void
+        let memoryInitCOWSet: @convention(c) (Handle, Bool) -> Void
+
+        init?(library: UnsafeMutableRawPointer) {
+            func symbol<Function>(_ name: String, as type: Function.Type) -> Function? {
+                dlsym(library, name).map { unsafeBitCast($0, to: type) }
+            }
+            guard
+                let configNew = symbol(
+                    "wasmtime_pooling_allocation_config_new", as: (@convention(c) () -> Handle?).self),
+                let configDelete = symbol(
+                    "wasmtime_pooling_allocation_config_delete", as: (@convention(c) (Handle) -> Void).self),
+                let totalCoreInstancesSet = symbol(
+                    "wasmtime_pooling_allocation_config_total_core_instances_set",
+                    as: (@convention(c) (Handle, UInt32) -> Void).self),
+                let totalMemoriesSet = symbol(
+                    "wasmtime_pooling_allocation_config_total_memories_set",
+                    as: (@convention(c) (Handle, UInt32) -> Void).self),
+                let totalTablesSet = symbol(
+                    "wasmtime_pooling_allocation_config_total_tables_set",
+                    as: (@convention(c) (Handle, UInt32) -> Void).self),
+                let maxMemorySizeSet = symbol(
+                    "wasmtime_pooling_allocation_config_max_memory_size_set",
+                    as: (@convention(c) (Handle, Int) -> Void).self),
+                let tableElementsSet = symbol(
+                    "wasmtime_pooling_allocation_config_table_elements_set",
+                    as: (@convention(c) (Handle, Int) -> Void).self),
+                let maxCoreInstanceSizeSet = symbol(
+                    "wasmtime_pooling_allocation_config_max_core_instance_size_set",
+                    as: (@convention(c) (Handle, Int) -> Void).self),
+                let linearMemoryKeepResidentSet = symbol(
+                    "wasmtime_pooling_allocation_config_linear_memory_keep_resident_set",
+                    as: (@convention(c) (Handle, Int) -> Void).self),
+                let tableKeepResidentSet = symbol(
+                    "wasmtime_pooling_allocation_config_table_keep_resident_set",
+                    as: (@convention(c) (Handle, Int) -> Void).self),
+                let maxUnusedWarmSlotsSet = symbol(
+                    "wasmtime_pooling_allocation_config_max_unused_warm_slots_set",
+                    as: (@convention(c) (Handle, UInt32) -> Void).self),
+                let strategySet = symbol(
+                    "wasmtime_pooling_allocation_strategy_set", as: (@convention(c) (Handle, Handle) -> Void).self),
+                let memoryInitCOWSet = symbol(
+                    "wasmtime_config_memory_init_cow_set", as: (@convention(c) (Handle, Bool) -> Void).self)
+            else { return nil }
+            self.configNew = configNew
+            self.configDelete = configDelete
+            self.totalCoreInstancesSet = totalCoreInstancesSet
+            self.totalMemoriesSet = totalMemoriesSet
+            self.totalTablesSet = totalTablesSet
+            self.maxMemorySizeSet = maxMemorySizeSet
+            self.tableElementsSet = tableElementsSet
+            self.maxCoreInstanceSizeSet = maxCoreInstanceSizeSet
+            self.linearMemoryKeepResidentSet = linearMemoryKeepResidentSet
+            self.tableKeepResidentSet = tableKeepResidentSet
+            self.maxUnusedWarmSlotsSet = maxUnusedWarmSlotsSet
+            self.strategySet = strategySet
+            self.memoryInitCOWSet = memoryInitCOWSet
+        }
     }
 
     /// Takes an error's message and frees the error.

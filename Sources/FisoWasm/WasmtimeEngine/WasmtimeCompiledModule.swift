@@ -7,15 +7,17 @@ import Synchronization
 final class WasmtimeCompiledModule: CompiledWasmModule {
     let name: String
     let engine: WasmtimeEngine
-    private let template: InstanceTemplateHandle
+    let template: InstanceTemplateHandle
     /// The module's initial memory, to recognise an instantiation refused by the memory limit.
-    private let initialMemoryBytes: Int
+    let initialMemoryBytes: Int
 
     var engineName: String { engine.name }
     var mode: WasmExecutionMode { .command }
 
     /// Tables hold function references; this bounds them as the WasmKit engine does.
     static let maximumTableElements: Int64 = 10_000_000
+    /// The table size of a pooling-allocator slot (a module's table may not be larger).
+    static let pooledTableElements: Int64 = 1_000_000
 
     init(name: String, engine: WasmtimeEngine, template: InstanceTemplateHandle, initialMemoryBytes: Int) {
         self.name = name
@@ -51,7 +53,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
     }
 
     /// How a call ended, before classification.
-    private enum Outcome {
+    enum Outcome: Error {
         case returned
         case exited(Int32)
         case trapped(message: String, code: UInt8?)
@@ -90,7 +92,8 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
                 let memoryBytes =
                     instantiated
                     ? memorySize(context: context, instance: instancePointer, external: externPointer) : nil
-                return classify(outcome, limits: limits, memoryBytes: memoryBytes, stdout: stdout)
+                return classify(
+                    outcome, limits: limits, memoryBytes: memoryBytes, outputOverflowed: stdout.captured.overflowed)
             }
         }
     }
@@ -140,7 +143,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
     }
 
     /// The size of the exported `memory` after the call, or nil when there is none.
-    private func memorySize(
+    func memorySize(
         context: WasmtimeCAPI.Handle,
         instance: UnsafeMutableRawPointer,
         external: UnsafeMutableRawPointer
@@ -153,7 +156,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
     }
 
     /// Gives the store its WASI context; returns a problem, or nil.
-    private func configureWASI(
+    func configureWASI(
         _ context: WasmtimeCAPI.Handle,
         _ invocation: WasmInvocation,
         stdout: OutputCapture,
@@ -195,13 +198,12 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
         return nil
     }
 
-    private func classify(
+    func classify(
         _ outcome: Outcome,
         limits: WasmLimits,
         memoryBytes: Int?,
-        stdout: OutputCapture
+        outputOverflowed: Bool
     ) -> WasmExecution.Termination {
-        let outputOverflowed = stdout.captured.overflowed
         // Wasmtime's limiter does not report a denied growth. A call that failed with its memory
         // within one growth step of the limit (an eighth of it, at least 1 MiB) is taken to have
         // been refused memory: that is what a module does when its allocator fails.
@@ -306,6 +308,16 @@ final class OutputCapture: Sendable {
 
     var captured: (bytes: [UInt8], droppedBytes: Int, overflowed: Bool) {
         state.withLock { ($0.bytes, $0.droppedBytes, $0.overflowed) }
+    }
+
+    /// Empties the capture for the next call of a reused instance, with that call's limit.
+    func reset(limit: Int) {
+        state.withLock { state in
+            state.limit = limit
+            state.bytes = []
+            state.droppedBytes = 0
+            state.overflowed = false
+        }
     }
 
     /// Appends what fits; returns the count accepted, or `-EIO` when stdout overflowed.

@@ -170,6 +170,76 @@ private final class SharedCounter: Sendable {
         }
     }
 
+    /// The engines this machine can run (Wasmtime only when its library loads).
+    static let availableEngines = ["wasmkit"] + (WasmtimeEngine.isAvailable ? ["wasmtime"] : [])
+
+    @Test(arguments: availableEngines)
+    func aReactorModuleServesAFlowFromReusedInstances(engine: String) async throws {
+        try await withTestReceiver { receiver in
+            let directory = try TemporaryDirectory()
+            let extra = "mode: reactor\n      engine: \(engine)\n      maxCallsPerInstance: 5\n      concurrency: 1"
+            try directory.write(
+                "r.yaml",
+                httpFlow(
+                    name: "r", sinkURL: receiver.url,
+                    extra: wasmInterceptors([(module("faults/reactor-faults.wasm"), extra)]))
+            )
+            try await withRunningServer(directory: directory.path) { server in
+                var calls: [JSONValue] = []
+                for index in 0..<7 {
+                    let reply = try await server.post("/in", #"{"n":\#(index)}"#)
+                    #expect(reply.status == 200)
+                    let received = try #require(receiver.requests.last)
+                    #expect(received.header("X-Reactor") == "faults")
+                    calls.append(received.json?["data"]?["calls"] ?? .null)
+                }
+                // One instance (concurrency 1) counts its calls; after five it is replaced.
+                #expect(calls == [1, 2, 3, 4, 5, 1, 2])
+                // A trap fails the event, recycles the instance, and the flow goes on with a fresh one.
+                let trapped = try await server.post("/in", ##"{"marker":"#trap"}"##)
+                #expect(trapped.status == 500)
+                #expect(
+                    server.metric(
+                        #"fiso_flow_interceptor_errors_total{flow="r",module="reactor-faults.wasm",reason="trap"}"#)
+                        == 1
+                )
+                let after = try await server.post("/in", #"{"n":8}"#)
+                #expect(after.status == 200)
+                #expect(receiver.requests.last?.json?["data"]?["calls"] == 1)
+            }
+        }
+    }
+
+    @Test func theGuidesExampleAsAReactorGivesTheCommandsOutput() async throws {
+        try await withTestReceiver { receiver in
+            let directory = try TemporaryDirectory()
+            try directory.write(
+                "c.yaml",
+                httpFlow(
+                    name: "c", path: "/c", sinkURL: receiver.url,
+                    extra: wasmInterceptors([(module("enrich-c/enrich.wasm"), "")]))
+            )
+            try directory.write(
+                "r.yaml",
+                httpFlow(
+                    name: "r", path: "/r", sinkURL: receiver.url,
+                    extra: wasmInterceptors([(module("enrich-reactor-c/enrich.wasm"), "mode: reactor")])
+                )
+            )
+            try await withRunningServer(directory: directory.path) { server in
+                let event = #"{"order_id":"123","amount":99.99,"note":"caf\u00e9"}"#
+                #expect(try await server.post("/c", event).status == 200)
+                #expect(try await server.post("/r", event).status == 200)
+                #expect(receiver.count == 2)
+                let command = try #require(receiver.requests.first?.json?["data"])
+                let reactor = try #require(receiver.requests.last?.json?["data"])
+                #expect(command["processed_by"] == "wasm-module")
+                #expect(command == reactor)
+                #expect(receiver.requests.last?.header("X-WASM-Processed") == "true")
+            }
+        }
+    }
+
     @Test func aGzipCompressedModuleLoadsDirectly() async throws {
         try await withTestReceiver { receiver in
             let directory = try TemporaryDirectory()

@@ -15,7 +15,10 @@ public struct WasmInterceptorSettings: InterceptorSettings, Equatable {
 extension InterceptorType {
     public static let wasm = InterceptorType(
         name: "wasm",
-        configKeys: ["module", "timeout", "memoryLimit", "env", "maxOutputBytes", "concurrency", "engine", "mode"],
+        configKeys: [
+            "module", "timeout", "memoryLimit", "env", "maxOutputBytes", "concurrency", "engine", "mode",
+            "maxCallsPerInstance", "recycleMemoryAbove",
+        ],
         parse: { config, _ in
             guard let module = config["module"].requiredString() else { return nil }
             var configuration = WasmModuleConfiguration()
@@ -37,9 +40,23 @@ extension InterceptorType {
                     config["engine"].problem("\(error)")
                 }
             }
-            if let mode = config["mode"].oneOf(["command", "reactor"]), mode != "command" {
-                config["mode"].problem("reactor mode is not available yet; use command (a fresh instance per event)")
+            if let mode = config["mode"].oneOf(WasmExecutionMode.all.map(\.name)).flatMap(
+                WasmExecutionMode.init(named:))
+            {
+                configuration.mode = mode
             }
+            if let calls = config["maxCallsPerInstance"].int(range: 1...100_000_000) {
+                configuration.maxCallsPerInstance = calls
+            }
+            if let bound = config["recycleMemoryAbove"].byteSize(minimum: 65536) {
+                configuration.recycleMemoryBytes = bound
+            }
+            if configuration.mode != .reactor {
+                for key in ["maxCallsPerInstance", "recycleMemoryAbove"] where !config[key].isMissing {
+                    config[key].problem("applies only to mode: reactor (command mode uses a fresh instance per event)")
+                }
+            }
+            for problem in configuration.problems { config.problem(problem) }
             return WasmInterceptorSettings(module: module, configuration: configuration, engine: engine)
         },
         makeInterceptor: { settings, context in

@@ -1,0 +1,118 @@
+/// What an instance was made for: a call with other settings gets another instance.
+struct ReactorInstanceKey: Hashable, Sendable {
+    var environment: [String: String]
+    var memoryBytes: Int
+}
+
+/// Why an instance leaves the pool after a call, if it does.
+enum ReactorRecycling: Sendable {
+    /// It goes back to the pool (unless it reached its call limit).
+    case keep
+    /// The call failed (trap, timeout, exit, invalid output…): its state cannot be trusted.
+    case failed
+    /// Its memory grew past the recycle bound.
+    case memoryGrew
+}
+
+/// Warm instances of one compiled reactor module, reused across calls.
+///
+/// At most ``WasmReactorPoolSettings/maxInstances`` are alive: ``WasmTransformer`` never runs more
+/// calls of a module at once, so a call always finds an idle instance or room for a new one. A
+/// caller that runs more calls at once (the engine used directly) gets a throw-away instance for
+/// the excess. Instances are made lazily, by the call that needs one, on that call's thread.
+///
+/// When the compiled module is released (a hot reload swapped it out and its last call ended), the
+/// pool and its idle instances are released with it.
+final class ReactorInstancePool<Instance: AnyObject>: Sendable {
+    /// One instance, held by the pool or by the one call using it.
+    final class Lease: @unchecked Sendable {
+        // @unchecked: `instance` is used by one thread at a time; the pool's lock hands a lease
+        // from the call that returns it to the call that takes it.
+        let instance: Instance
+        let key: ReactorInstanceKey
+        fileprivate(set) var calls = 0
+        /// Made beyond the pool's size; discarded after its call.
+        fileprivate let isOverflow: Bool
+
+        fileprivate init(instance: Instance, key: ReactorInstanceKey, isOverflow: Bool) {
+            self.instance = instance
+            self.key = key
+            self.isOverflow = isOverflow
+        }
+    }
+
+    private struct State {
+        var idle: [Lease] = []
+        var live = 0
+        var statistics = WasmInstancePoolStatistics()
+    }
+
+    let settings: WasmReactorPoolSettings
+    private let state = Locked(State())
+
+    init(settings: WasmReactorPoolSettings) {
+        self.settings = settings
+    }
+
+    var statistics: WasmInstancePoolStatistics {
+        state.withLock { state in
+            var statistics = state.statistics
+            statistics.live = state.live
+            statistics.idle = state.idle.count
+            return statistics
+        }
+    }
+
+    /// An idle instance made for `key`, or a new one from `make` (called without the lock held).
+    /// An idle instance made for another key is discarded when the pool is full.
+    func acquire<Failure: Error>(
+        _ key: ReactorInstanceKey,
+        make: () throws(Failure) -> Instance
+    ) throws(Failure) -> Lease {
+        let (reused, discarded, overflow): (Lease?, Lease?, Bool) = state.withLock { state in
+            if let index = state.idle.lastIndex(where: { $0.key == key }) {
+                state.statistics.reuses += 1
+                return (state.idle.remove(at: index), nil, false)
+            }
+            var discarded: Lease?
+            if state.live >= max(1, settings.maxInstances), !state.idle.isEmpty {
+                discarded = state.idle.removeFirst()
+                state.live -= 1
+            }
+            let overflow = state.live >= max(1, settings.maxInstances)
+            if !overflow { state.live += 1 }
+            return (nil, discarded, overflow)
+        }
+        _ = discarded  // released here, outside the lock
+        if let reused { return reused }
+        do {
+            let instance = try make()
+            state.withLock { $0.statistics.created += 1 }
+            return Lease(instance: instance, key: key, isOverflow: overflow)
+        } catch {
+            if !overflow { state.withLock { $0.live -= 1 } }
+            throw error
+        }
+    }
+
+    /// Gives `lease` back after a call: kept for the next call, or discarded (and so released,
+    /// outside the lock) for `recycling`, or when it served its last call.
+    func release(_ lease: Lease, _ recycling: ReactorRecycling) {
+        lease.calls += 1
+        state.withLock { state in
+            switch recycling {
+            case .failed: state.statistics.recycledAfterFailure += 1
+            case .memoryGrew: state.statistics.recycledAfterMemoryGrowth += 1
+            case .keep:
+                if lease.isOverflow { break }
+                if lease.calls >= max(1, settings.maxCallsPerInstance) {
+                    state.statistics.recycledAfterMaxCalls += 1
+                    break
+                }
+                state.idle.append(lease)
+                return
+            }
+            if !lease.isOverflow { state.live -= 1 }
+        }
+    }
+}

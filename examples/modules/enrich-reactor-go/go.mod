@@ -1,0 +1,3 @@
+module example.com/enrich-reactor
+
+go 1.24
