@@ -199,11 +199,12 @@ extension EngineEquivalenceTests {
     }
 
     /// Through the transformer: the caller is answered at the timeout, and the module's calls go
-    /// on once the engine has stopped the runaway one.
+    /// on once the engine has stopped the runaway one. (The timeout also bounds the call after it,
+    /// which makes a fresh instance: generous, for ThreadSanitizer runs on a busy machine.)
     @Test(arguments: TestEngines.available)
     func reactorTimeoutThroughTheTransformer(engine: WasmEngineChoice) async throws {
         let transformer = try await reactor(
-            "faults/reactor-faults.wasm", on: engine, WasmModuleConfiguration(timeout: .seconds(5), maxConcurrency: 1))
+            "faults/reactor-faults.wasm", on: engine, WasmModuleConfiguration(timeout: .seconds(10), maxConcurrency: 1))
         let error = await expectWasmError { _ = try await counterCall(transformer, "#spin") }
         #expect(error?.reason == .timeout)
         #expect(try await waitUntil(limit: .seconds(600)) { transformer.concurrency.running == 0 } != nil)
