@@ -54,12 +54,7 @@ enum ReactorABI {
                 throw .invalidModule("_initialize must be a function that takes and returns nothing", module: name)
             }
         }
-        let unsatisfied = WASIFunctions.unsatisfiedImports(of: info)
-        if let (entry, reason) = unsatisfied.first {
-            let more = unsatisfied.count > 1 ? " (and \(unsatisfied.count - 1) more)" : ""
-            throw .invalidModule(
-                "imports \(entry.module).\(entry.name), which is not provided: \(reason)\(more)", module: name)
-        }
+        try WASIFunctions.requireProvidedImports(of: info, module: name)
         return info
     }
 

@@ -58,6 +58,16 @@ public enum WASIFunctions {
         return catalog
     }()
 
+    /// Throws ``WasmError/Reason/invalidModule`` naming the first import of `info` that this runtime
+    /// cannot satisfy (and how many more there are).
+    static func requireProvidedImports(of info: WasmModuleInfo, module name: String) throws(WasmError) {
+        let unsatisfied = unsatisfiedImports(of: info)
+        guard let (entry, reason) = unsatisfied.first else { return }
+        let more = unsatisfied.count > 1 ? " (and \(unsatisfied.count - 1) more)" : ""
+        throw .invalidModule(
+            "imports \(entry.module).\(entry.name), which is not provided: \(reason)\(more)", module: name)
+    }
+
     /// The imports of `info` that this runtime cannot satisfy, each with the reason.
     public static func unsatisfiedImports(of info: WasmModuleInfo) -> [(WasmModuleInfo.Import, String)] {
         info.imports.compactMap { entry in

@@ -127,12 +127,7 @@ public final class WasmKitEngine: WasmEngine {
         if let start, !start.parameters.isEmpty || !start.results.isEmpty {
             throw .invalidModule("_start must take and return nothing, but its type is \(start)", module: name)
         }
-        let unsatisfied = WASIFunctions.unsatisfiedImports(of: info)
-        if let (entry, reason) = unsatisfied.first {
-            let more = unsatisfied.count > 1 ? " (and \(unsatisfied.count - 1) more)" : ""
-            throw .invalidModule(
-                "imports \(entry.module).\(entry.name), which is not provided: \(reason)\(more)", module: name)
-        }
+        try WASIFunctions.requireProvidedImports(of: info, module: name)
         if configuration.validatesAllFunctions {
             try validateAllFunctions(module, info: info, name: name)
         }
