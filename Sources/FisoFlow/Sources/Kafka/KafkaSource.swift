@@ -283,7 +283,7 @@ final class KafkaPartitionLanes: Sendable {
         var running = 0
         var waiting: [KafkaMessage] = []
         var waitingHead = 0
-        /// Key and value bytes of the waiting records.
+        /// What the waiting records cost in memory (`readAheadBytes` each).
         var waitingBytes = 0
         var retrying = 0
         var paused = false
