@@ -12,6 +12,26 @@ enum ReactorRecycling: Sendable {
     case failed
     /// Its memory grew past the recycle bound.
     case memoryGrew
+
+    /// What becomes of an instance after a call that ended with `termination` and `output`: replaced
+    /// after any failure (an exit other than 0, output the transformer will refuse, a denied memory
+    /// growth), or when its memory is above `memoryBound`; kept otherwise.
+    init(
+        after termination: WasmExecution.Termination, output: [UInt8], memoryGrowthDenied: Bool, memoryBytes: Int,
+        memoryBound: Int
+    ) {
+        if case .failed = termination {
+            self = .failed
+        } else if case .exited(let code) = termination, code != 0 || !ReactorABI.isAcceptable(output) {
+            self = .failed
+        } else if memoryGrowthDenied {
+            self = .failed
+        } else if memoryBytes > memoryBound {
+            self = .memoryGrew
+        } else {
+            self = .keep
+        }
+    }
 }
 
 /// Warm instances of one compiled reactor module, reused across calls.

@@ -105,29 +105,13 @@ public final class WasmKitEngine: WasmEngine {
         if options.mode == .reactor {
             return try compileReactor(bytes, name: name, settings: options.reactorPool)
         }
-        let info: WasmModuleInfo
-        do {
-            info = try WasmModuleInfo(reading: bytes)
-        } catch {
-            throw .invalidModule(error.description, module: name)
-        }
+        let info = try WasmCommandChecks.check(bytes, name: name)
         let module: Module
         do {
             module = try parseWasm(bytes: bytes)
         } catch {
             throw .invalidModule("\(error)", module: name)
         }
-        guard case .function(let start) = info.export(named: "_start")?.kind else {
-            throw .invalidModule(
-                "not a WASI command: no exported _start function (build it as an executable, e.g. "
-                    + "GOOS=wasip1 GOARCH=wasm, or --target=wasm32-wasi without -mexec-model=reactor)",
-                module: name
-            )
-        }
-        if let start, !start.parameters.isEmpty || !start.results.isEmpty {
-            throw .invalidModule("_start must take and return nothing, but its type is \(start)", module: name)
-        }
-        try WASIFunctions.requireProvidedImports(of: info, module: name)
         if configuration.validatesAllFunctions {
             try validateAllFunctions(module, info: info, name: name)
         }

@@ -61,16 +61,10 @@ final class WasmKitReactorModule: CompiledWasmModule {
         let instance = lease.instance
         instance.prepare(deadline: deadline, fuel: fuel, maxLogBytes: limits.maxStderrBytes)
         let (termination, output) = call(instance, invocation)
-        var recycling = ReactorRecycling.keep
-        if case .failed = termination {
-            recycling = .failed
-        } else if case .exited(let code) = termination, code != 0 || !ReactorABI.isAcceptable(output) {
-            recycling = .failed
-        } else if instance.limiter.deniedRequest != nil {
-            recycling = .failed
-        } else if instance.memory.byteCount > pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes) {
-            recycling = .memoryGrew
-        }
+        let recycling = ReactorRecycling(
+            after: termination, output: output, memoryGrowthDenied: instance.limiter.deniedRequest != nil,
+            memoryBytes: instance.memory.byteCount,
+            memoryBound: pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes))
         let execution = finish(termination, stdout: output, log: instance.log, started: started, clock: clock)
         pool.release(lease, recycling)
         return execution

@@ -205,31 +205,6 @@ public final class WasmtimeEngine: WasmEngine {
     }
 }
 
-/// The checks every command-mode engine makes before compiling, with the same messages as the
-/// WasmKit engine: a readable binary, an exported `_start () -> ()`, only WASI imports.
-enum WasmCommandChecks {
-    static func check(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
-        let info: WasmModuleInfo
-        do {
-            info = try WasmModuleInfo(reading: bytes)
-        } catch {
-            throw .invalidModule(error.description, module: name)
-        }
-        guard case .function(let start) = info.export(named: "_start")?.kind else {
-            throw .invalidModule(
-                "not a WASI command: no exported _start function (build it as an executable, e.g. "
-                    + "GOOS=wasip1 GOARCH=wasm, or --target=wasm32-wasi without -mexec-model=reactor)",
-                module: name
-            )
-        }
-        if let start, !start.parameters.isEmpty || !start.results.isEmpty {
-            throw .invalidModule("_start must take and return nothing, but its type is \(start)", module: name)
-        }
-        try WASIFunctions.requireProvidedImports(of: info, module: name)
-        return info
-    }
-}
-
 extension WasmModuleInfo {
     /// The initial size of the module's first memory (defined or imported), in bytes.
     var initialMemoryBytes: Int {

@@ -34,14 +34,9 @@ final class WasmtimeReactorModule: CompiledWasmModule {
         instance.log.reset(limit: limits.maxStderrBytes)
         linking.engine.api.contextSetEpochDeadline(instance.context, deadlineTicks)
         let (termination, output) = call(instance, invocation)
-        var recycling = ReactorRecycling.keep
-        if case .failed = termination {
-            recycling = .failed
-        } else if case .exited(let code) = termination, code != 0 || !ReactorABI.isAcceptable(output) {
-            recycling = .failed
-        } else if instance.memoryBytes > pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes) {
-            recycling = .memoryGrew
-        }
+        let recycling = ReactorRecycling(
+            after: termination, output: output, memoryGrowthDenied: false, memoryBytes: instance.memoryBytes,
+            memoryBound: pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes))
         let execution = finish(termination, stdout: output, log: instance.log, started: started, clock: clock)
         pool.release(lease, recycling)
         return execution
