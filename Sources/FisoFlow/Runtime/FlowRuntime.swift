@@ -204,7 +204,7 @@ final class FlowSupervisor: Sendable {
         let finished = Completion()
         let failure = Mutex<(any Error)?>(nil)
         let logger = logger
-        spawner.spawn {
+        let accepted = spawner.spawn {
             do {
                 try await built.source.run(pipeline: built.pipeline, lifecycle: lifecycle)
             } catch {
@@ -217,6 +217,11 @@ final class FlowSupervisor: Sendable {
                     ]
                 )
             }
+            lifecycle.markFailedToStart()
+            finished.complete()
+        }
+        if !accepted {
+            failure.withLock { $0 = FlowFactory.BuildError(description: "the runtime is shutting down") }
             lifecycle.markFailedToStart()
             finished.complete()
         }

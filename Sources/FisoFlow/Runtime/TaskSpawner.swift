@@ -1,34 +1,105 @@
+import Synchronization
+
 /// Hands work to a task group from code that does not hold the group, so long-lived tasks started
 /// on demand (listeners, flows after a reload) stay children of the runtime's structured task tree.
+///
+/// Accepted work always runs, even once the group is cancelled (it then starts cancelled): callers
+/// wait for what they spawned to report back (a source that started, a listener that bound), and a
+/// dropped task would leave them waiting forever.
 public final class TaskSpawner: Sendable {
     public typealias Work = @Sendable () async -> Void
-    private let continuation: AsyncStream<Work>.Continuation
 
-    private init(continuation: AsyncStream<Work>.Continuation) {
-        self.continuation = continuation
+    private struct State {
+        var pending: [Work] = []
+        /// The group's loop, waiting for work.
+        var waiter: CheckedContinuation<Work?, Never>?
+        /// Accepted work that has not finished yet, pending or running.
+        var unfinished = 0
+        var bodyFinished = false
+        /// No more work is accepted: the body and everything spawned have finished.
+        var closed = false
+
+        /// Closes once nothing can spawn any more; returns the waiter to release, if any.
+        mutating func closeIfDone() -> CheckedContinuation<Work?, Never>? {
+            guard bodyFinished, unfinished == 0, pending.isEmpty, !closed else { return nil }
+            closed = true
+            defer { waiter = nil }
+            return waiter
+        }
     }
 
-    /// Schedules `work` as a child task of the group running ``run(_:)``.
-    public func spawn(_ work: @escaping Work) {
-        continuation.yield(work)
+    private let state = Mutex(State())
+
+    private init() {}
+
+    /// Schedules `work` as a child task of the group running ``run(_:)``. Returns false, and drops
+    /// `work`, only when that group has already ended.
+    @discardableResult
+    public func spawn(_ work: @escaping Work) -> Bool {
+        let accepted: (Bool, CheckedContinuation<Work?, Never>?) = state.withLock { state in
+            guard !state.closed else { return (false, nil) }
+            state.unfinished += 1
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (true, waiter)
+            }
+            state.pending.append(work)
+            return (true, nil)
+        }
+        accepted.1?.resume(returning: work)
+        return accepted.0
+    }
+
+    /// The next work to start; nil once the spawner is closed. Not cancellable on purpose (see the
+    /// type's comment).
+    private func next() async -> Work? {
+        await withCheckedContinuation { continuation in
+            let immediate: Work?? = state.withLock { state in
+                if !state.pending.isEmpty { return .some(state.pending.removeFirst()) }
+                if state.bodyFinished, state.unfinished == 0 {
+                    state.closed = true
+                    return .some(nil)
+                }
+                state.waiter = continuation
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    private func finishedOne() {
+        state.withLock { state in
+            state.unfinished -= 1
+            return state.closeIfDone()
+        }?.resume(returning: nil)
+    }
+
+    private func bodyFinished() {
+        state.withLock { state in
+            state.bodyFinished = true
+            return state.closeIfDone()
+        }?.resume(returning: nil)
     }
 
     /// Runs `body` with a spawner whose work runs in a discarding task group; returns when `body`
-    /// returned and every spawned task finished.
+    /// returned and every spawned task finished. When `body` throws, the spawned tasks are
+    /// cancelled and awaited before the error is rethrown.
     public static func run<Value: Sendable>(
         _ body: @escaping @Sendable (TaskSpawner) async throws -> Value
     ) async throws -> Value {
-        let (stream, continuation) = AsyncStream.makeStream(of: Work.self)
-        let spawner = TaskSpawner(continuation: continuation)
+        let spawner = TaskSpawner()
         return try await withThrowingTaskGroup(of: Value?.self) { group in
             group.addTask {
-                defer { continuation.finish() }
+                defer { spawner.bodyFinished() }
                 return try await body(spawner)
             }
             group.addTask {
                 await withDiscardingTaskGroup { children in
-                    for await work in stream {
-                        children.addTask { await work() }
+                    while let work = await spawner.next() {
+                        children.addTask {
+                            await work()
+                            spawner.finishedOne()
+                        }
                     }
                 }
                 return nil
@@ -39,7 +110,6 @@ public final class TaskSpawner: Sendable {
                     if let next { result = next }
                 }
             } catch {
-                continuation.finish()
                 group.cancelAll()
                 throw error
             }

@@ -130,7 +130,7 @@ struct RunningServer: Sendable {
 func withRunningServer<T: Sendable>(
     directory: String, reloadInterval: Duration = .milliseconds(100), shutdownTimeout: Duration = .seconds(10),
     standardOutput: StandardOutput = StandardOutput(), components: ComponentRegistry = .standard,
-    waitForReady: Bool = true,
+    waitForReady: Bool = true, readyTimeout: Duration = .seconds(15),
     _ body: @Sendable (RunningServer) async throws -> T
 ) async throws -> T {
     let registry = PrometheusCollectorRegistry()
@@ -152,7 +152,7 @@ func withRunningServer<T: Sendable>(
         let result = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             if waitForReady {
-                try await waitUntil("the server is ready") {
+                try await waitUntil("the server is ready", timeout: readyTimeout) {
                     server.runtime.status.isReady && server.metricsPort.port != nil
                 }
             }

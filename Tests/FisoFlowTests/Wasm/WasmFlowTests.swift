@@ -69,7 +69,8 @@ private final class SharedCounter: Sendable {
                 extra: wasmInterceptors([(module("enrich-go/enrich.wasm"), "engine: wasmtime")])
             )
             try directory.write("go.yaml", flow)
-            try await withRunningServer(directory: directory.path) { server in
+            // Compiling 4 MiB of Go takes seconds, and much longer while other suites load the CPU.
+            try await withRunningServer(directory: directory.path, readyTimeout: .seconds(120)) { server in
                 for index in 0..<20 {
                     let reply = try await server.post("/in", #"{"order_id":"\#(index)","amount":1.5}"#)
                     #expect(reply.status == 200)
@@ -79,6 +80,28 @@ private final class SharedCounter: Sendable {
                 #expect(received.header("X-WASM-Processed") == "true")
                 #expect(received.json?["data"]?["processed_by"] == "wasm-module")
                 #expect(received.json?["data"]?["order_id"] == "19")
+            }
+        }
+    }
+
+    /// A run cancelled while a flow's module still compiles ends once the compile is done. It
+    /// used to hang: the flow's source was handed to a task group that had stopped taking work.
+    @Test(.timeLimit(.minutes(2))) func cancellingTheRuntimeWhileAModuleCompilesEndsTheRun() async throws {
+        struct TestFailed: Error {}
+        try await withTestReceiver { receiver in
+            let directory = try TemporaryDirectory()
+            // The standard-Go module: compiling it takes the interpreter a second or more.
+            let flow = httpFlow(
+                name: "go", sinkURL: receiver.url,
+                extra: wasmInterceptors([(module("enrich-go/enrich.wasm"), "engine: wasmkit")])
+            )
+            try directory.write("go.yaml", flow)
+            await #expect(throws: TestFailed.self) {
+                try await withRunningServer(directory: directory.path, waitForReady: false) { server in
+                    try await Task.sleep(for: .milliseconds(20))
+                    #expect(!server.runtime.status.isReady)
+                    throw TestFailed()
+                }
             }
         }
     }

@@ -73,7 +73,7 @@ public final class HTTPIngress: Sendable {
 
     private func start(_ listener: HTTPListener) {
         let logger = logger
-        spawner.spawn {
+        let accepted = spawner.spawn {
             let application = Application(
                 responder: HTTPIngressResponder(listener: listener),
                 configuration: ApplicationConfiguration(
@@ -104,6 +104,7 @@ public final class HTTPIngress: Sendable {
                 listener.markStopped(error: error)
             }
         }
+        if !accepted { listener.markStopped(error: CancellationError()) }
     }
 }
 
