@@ -128,6 +128,20 @@ enum TestEngines {
         #expect(small?.message == "wasm: output too large: more than 64 bytes on stdout")
     }
 
+    /// A module may sleep (WASI `poll_oneoff`): it answers after its sleep on every engine. On
+    /// Wasmtime the first call tries to run inline, is stopped at the poll and runs again on an
+    /// executor thread; the second poll stops inline attempts for the module.
+    @Test(arguments: TestEngines.available)
+    func aSleepingModuleAnswersAfterItsSleep(engine: WasmEngineChoice) async throws {
+        let sleeper = try await load("faults/sleep.wasm", on: engine)
+        for _ in 0..<3 {
+            let started = ContinuousClock.now
+            let output = try await sleeper.transform(GuideExample.transformInput)
+            #expect(ContinuousClock.now - started >= .milliseconds(100))
+            #expect(output.payload == ["slept_ms": 100])
+        }
+    }
+
     /// The sandbox: no preopened directories, no host environment; argv[0] is the module name.
     @Test(arguments: TestEngines.available)
     func sandbox(engine: WasmEngineChoice) async throws {

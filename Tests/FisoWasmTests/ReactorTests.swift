@@ -129,6 +129,9 @@ extension EngineEquivalenceTests {
         var growing = WasmModuleConfiguration.testing(maxConcurrency: 1)
         growing.memoryLimitBytes = 64 << 20
         growing.recycleMemoryBytes = 4 << 20
+        // Each call touches a new MiB: inline, one preempted for 2 ms on a loaded machine would be
+        // run again on a fresh instance (correct, but not the sequence this test is about).
+        growing.allowsInlineCalls = false
         let leaking = try await reactor("faults/reactor-faults.wasm", on: engine, growing)
         var leaks: [Int64?] = []
         for _ in 0..<8 { leaks.append(try await counterCall(leaking, "#leak")) }
@@ -161,9 +164,10 @@ extension EngineEquivalenceTests {
             try await group.waitForAll()
         }
         let statistics = try #require(transformer.poolStatistics)
-        #expect(statistics.created <= 4, "\(statistics)")
+        // A retry (an inline call preempted past its budget on a loaded machine) replaces one.
+        #expect(statistics.created <= 4 + statistics.retries, "\(statistics)")
         #expect(statistics.live <= 4)
-        #expect(statistics.reuses >= 48 - 4)
+        #expect(statistics.reuses >= 48 - 4 - statistics.retries)
     }
 
     /// A call that times out is stopped by the engine (WasmKit: fuel, Wasmtime: epoch); its instance
@@ -210,6 +214,69 @@ extension EngineEquivalenceTests {
         #expect(try await waitUntil(limit: .seconds(600)) { transformer.concurrency.running == 0 } != nil)
         #expect(transformer.poolStatistics?.recycledAfterFailure == 1)
         #expect(try await counterCall(transformer) == 1)
+    }
+
+    /// Warm calls on Wasmtime run inline, on the caller's thread, and answer as they would on an
+    /// executor thread.
+    @Test(.enabled(if: WasmtimeEngine.isAvailable && WasmInlineCalls.isEnabled))
+    func warmCallsRunInlineOnWasmtime() async throws {
+        let transformer = try await reactor(
+            "faults/reactor-faults.wasm", on: .wasmtime,
+            WasmModuleConfiguration(timeout: .seconds(60), maxConcurrency: 1))
+        for expected in 1...5 {
+            #expect(try await counterCall(transformer) == Int64(expected))
+        }
+        let statistics = try #require(transformer.poolStatistics)
+        #expect(statistics.created == 1)
+        #expect(statistics.inlineCalls == 4)  // the first call made the instance, on an executor thread
+        #expect(statistics.retries == 0)
+    }
+
+    /// A warm call still running at the inline budget is interrupted within milliseconds, its
+    /// instance discarded, and the call run again on an executor thread, where the module's own
+    /// timeout applies. The next calls skip the inline attempt.
+    @Test(.enabled(if: WasmtimeEngine.isAvailable && WasmInlineCalls.isEnabled))
+    func aRunawayInlineCallMovesToAnExecutorThread() async throws {
+        let timeout = Duration.seconds(1)
+        let transformer = try await reactor(
+            "faults/reactor-faults.wasm", on: .wasmtime, WasmModuleConfiguration(timeout: timeout, maxConcurrency: 1))
+        #expect(try await counterCall(transformer) == 1)
+        let started = ContinuousClock.now
+        let error = await expectWasmError { _ = try await counterCall(transformer, "#spin") }
+        #expect(error?.reason == .timeout)
+        #expect(ContinuousClock.now - started >= timeout)
+        #expect(try await waitUntil(limit: .seconds(600)) { transformer.concurrency.running == 0 } != nil)
+        #expect(try await counterCall(transformer) == 1)
+        let statistics = try #require(transformer.poolStatistics)
+        #expect(statistics.retries == 1)
+        #expect(statistics.inlineCalls == 1)  // the runaway; the call after it skipped the inline attempt
+        #expect(statistics.recycledAfterFailure == 1)  // the executor's instance, at the timeout
+    }
+
+    /// A module that sleeps in a host call (`poll_oneoff`, which epoch interruption cannot stop)
+    /// is never left to block a caller's thread. Its warm instances cannot wait in `poll_oneoff`:
+    /// a call that polls is stopped there and run again on an ordinary instance (where
+    /// `poll_oneoff` is Wasmtime's own and sleeps as WASI says). Two polls close together, and the
+    /// module gets ordinary instances only, and no inline calls.
+    @Test(.enabled(if: WasmtimeEngine.isAvailable && WasmInlineCalls.isEnabled))
+    func aModuleThatSleepsNeverRunsInline() async throws {
+        let transformer = try await reactor(
+            "faults/reactor-faults.wasm", on: .wasmtime,
+            WasmModuleConfiguration(timeout: .seconds(60), maxConcurrency: 1))
+        var counters: [Int64?] = []
+        for _ in 1...2 {
+            let started = ContinuousClock.now
+            counters.append(try await counterCall(transformer, "#sleep"))
+            #expect(ContinuousClock.now - started >= .milliseconds(100))
+        }
+        for _ in 1...3 { counters.append(try await counterCall(transformer)) }
+        // The first #sleep ran again on a throw-away instance; the second demoted the module, and
+        // its ordinary instance then served every call.
+        #expect(counters == [1, 1, 2, 3, 4])
+        let statistics = try #require(transformer.poolStatistics)
+        #expect(statistics.retries == 2)
+        #expect(statistics.inlineCalls == 0)
+        #expect(statistics.created == 4)  // two guarded (each stopped at its poll), two ordinary
     }
 
     /// Missing or mistyped exports are refused when the module is compiled, with a clear message.

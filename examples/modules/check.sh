@@ -92,6 +92,10 @@ run probe probes/probe.wasm --env GREETING=hello <<<"$GUIDE_INPUT"
 expect "probe sees argv[0], env, clocks, random and no preopens" eval '[[ $STATUS -eq 0 && $OUT == *"\"argv\":[\"probe.wasm\"],\"env\":[\"GREETING=hello\"]"* && $OUT == *"\"monotonic_ok\":true,\"random_ok\":true,\"preopens\":0"* ]]'
 run echo probes/echo.wasm <<<"$GUIDE_INPUT"
 expect "echo copies stdin" eval '[[ $STATUS -eq 0 && $OUT == "$GUIDE_INPUT" ]]'
+run sleep faults/sleep.wasm <<<"$GUIDE_INPUT"
+expect "sleep sleeps, then answers" eval '[[ $STATUS -eq 0 && $OUT == *"\"slept_ms\":100"* ]]'
+run rsleep faults/reactor-faults.wasm --reactor <<<'{"payload":"#sleep"}'
+expect "reactor-faults sleeps on #sleep, then answers" eval '[[ $STATUS -eq 0 && $OUT == *"\"calls\":1,"* ]]'
 run spin probes/spin.wasm <<<'{"payload":{"spin_ms":30}}'
 expect "spin spins" eval '[[ $STATUS -eq 0 && $OUT == *"\"module\":\"spin\""* ]]'
 run rcount faults/reactor-faults.wasm --reactor <<<'{"payload":{}}'

@@ -321,7 +321,9 @@ struct WasmBenchmark: AsyncParsableCommand {
                 "goal \(row.label) reactor <= \(microseconds(goal)) per call on \(row.engine): transform "
                     + "\(microseconds(median)) — \(median <= goal ? "met" : "missed"); engine only "
                     + "\(microseconds(engineOnly)) — \(engineOnly <= goal ? "met" : "missed")"
-                    + (row.statistics.map { " (instances made: \($0.created))" } ?? ""))
+                    + (row.statistics.map {
+                        " (instances made: \($0.created), calls run inline: \($0.inlineCalls), retried: \($0.retries))"
+                    } ?? ""))
         }
     }
 

@@ -52,10 +52,18 @@ public protocol CompiledWasmModule: Sendable {
 
     /// The warm-instance pool's counters in ``WasmExecutionMode/reactor`` mode; nil in command mode.
     var poolStatistics: WasmInstancePoolStatistics? { get }
+
+    /// Runs the call on the calling thread if that is safe and cheap: a warm reactor instance is
+    /// idle, and the engine can stop the call within a few milliseconds whatever the module does
+    /// (see ``WasmInlineCalls``). Nil when the call must go to a ``WasmExecutor`` thread instead,
+    /// including when an inline attempt was given up (and its instance discarded) because it ran
+    /// past the inline budget or would have blocked; the caller then runs the call normally.
+    func runInline(_ invocation: WasmInvocation) -> WasmExecution?
 }
 
 extension CompiledWasmModule {
     public var poolStatistics: WasmInstancePoolStatistics? { nil }
+    public func runInline(_ invocation: WasmInvocation) -> WasmExecution? { nil }
 }
 
 /// How a module is entered. A struct rather than an enum so that engines can add modes (such as a
@@ -150,11 +158,19 @@ public struct WasmInstancePoolStatistics: Sendable, Hashable {
     public var recycledAfterMaxCalls: Int
     public var recycledAfterFailure: Int
     public var recycledAfterMemoryGrowth: Int
+    /// Calls run (or tried) inline, on the caller's thread (see ``WasmInlineCalls``).
+    public var inlineCalls: Int
+    /// Calls stopped before they finished and run again on another instance, which was discarded:
+    /// an inline call past the inline budget, or the module's first call of `poll_oneoff`.
+    public var retries: Int
 
     public init(
         live: Int = 0, idle: Int = 0, created: Int = 0, reuses: Int = 0, recycledAfterMaxCalls: Int = 0,
-        recycledAfterFailure: Int = 0, recycledAfterMemoryGrowth: Int = 0
+        recycledAfterFailure: Int = 0, recycledAfterMemoryGrowth: Int = 0, inlineCalls: Int = 0,
+        retries: Int = 0
     ) {
+        self.inlineCalls = inlineCalls
+        self.retries = retries
         self.live = live
         self.idle = idle
         self.created = created

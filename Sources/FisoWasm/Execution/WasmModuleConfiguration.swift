@@ -25,6 +25,9 @@ public struct WasmModuleConfiguration: Sendable, Hashable {
     /// Reactor mode: an instance whose linear memory is above this after a call is replaced.
     /// Default nil: half of ``memoryLimitBytes`` (`recycleMemoryAbove`).
     public var recycleMemoryBytes: Int?
+    /// Whether calls may run inline on engines that offer it (see ``WasmInlineCalls``). Default
+    /// true; `FISO_WASM_INLINE=off` turns inline calls off for the whole process instead.
+    public var allowsInlineCalls = true
 
     public static let defaultMaxConcurrency = ProcessInfo.processInfo.activeProcessorCount
 

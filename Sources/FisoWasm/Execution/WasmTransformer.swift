@@ -138,6 +138,15 @@ public final class WasmTransformer: Sendable {
             limits: configuration.limits
         )
         let limiter = self.limiter
+        if configuration.allowsInlineCalls, let execution = compiled.runInline(invocation) {
+            limiter.release()
+            let total = clock.now - called
+            return WasmCallResult(
+                execution: execution,
+                timing: WasmCallTiming(queued: permitWait, running: execution.duration, total: total),
+                version: loaded.version
+            )
+        }
         let outcome = await executor.run(
             timeout: configuration.timeout,
             work: { compiled.run(invocation) },

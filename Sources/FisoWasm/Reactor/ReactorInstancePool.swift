@@ -2,6 +2,8 @@
 struct ReactorInstanceKey: Hashable, Sendable {
     var environment: [String: String]
     var memoryBytes: Int
+    /// Made from a template whose `poll_oneoff` never waits (Wasmtime, see ``InlinePollGuard``).
+    var guarded = false
 }
 
 /// Why an instance leaves the pool after a call, if it does.
@@ -12,6 +14,9 @@ enum ReactorRecycling: Sendable {
     case failed
     /// Its memory grew past the recycle bound.
     case memoryGrew
+    /// The call was stopped before it finished, to run again elsewhere: an inline call past its
+    /// budget, or a guarded instance that called `poll_oneoff`.
+    case retried
 
     /// What becomes of an instance after a call that ended with `termination` and `output`: replaced
     /// after any failure (an exit other than 0, output the transformer will refuse, a denied memory
@@ -84,12 +89,15 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
     }
 
     /// An idle instance made for `key`, or a new one from `make` (called without the lock held).
-    /// An idle instance made for another key is discarded when the pool is full.
+    /// An idle instance made for another key is discarded when the pool is full. With `throwaway`,
+    /// always a new instance, discarded after its call and not counted against the pool's size.
     func acquire<Failure: Error>(
         _ key: ReactorInstanceKey,
+        throwaway: Bool = false,
         make: () throws(Failure) -> Instance
     ) throws(Failure) -> Lease {
         let (reused, discarded, overflow): (Lease?, Lease?, Bool) = state.withLock { state in
+            if throwaway { return (nil, nil, true) }
             if let index = state.idle.lastIndex(where: { $0.key == key }) {
                 state.statistics.reuses += 1
                 return (state.idle.remove(at: index), nil, false)
@@ -115,6 +123,17 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
         }
     }
 
+    /// An idle instance made for `key`, for a call that runs only on a warm instance (inline);
+    /// nil when none is idle.
+    func acquireIdle(_ key: ReactorInstanceKey) -> Lease? {
+        state.withLock { state in
+            guard let index = state.idle.lastIndex(where: { $0.key == key }) else { return nil }
+            state.statistics.reuses += 1
+            state.statistics.inlineCalls += 1
+            return state.idle.remove(at: index)
+        }
+    }
+
     /// Gives `lease` back after a call: kept for the next call, or discarded (and so released,
     /// outside the lock) for `recycling`, or when it served its last call.
     func release(_ lease: Lease, _ recycling: ReactorRecycling) {
@@ -123,6 +142,8 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
             switch recycling {
             case .failed: state.statistics.recycledAfterFailure += 1
             case .memoryGrew: state.statistics.recycledAfterMemoryGrowth += 1
+            case .retried:
+                state.statistics.retries += 1
             case .keep:
                 if lease.isOverflow { break }
                 if lease.calls >= max(1, settings.maxCallsPerInstance) {

@@ -71,6 +71,8 @@ struct WasmtimeCAPI: Sendable {
     let byteVectorDelete: @convention(c) (UnsafeMutableRawPointer) -> Void
     /// Nil when the library lacks the pooling allocator.
     let pooling: PoolingAPI?
+    /// Nil when the library lacks host functions (then warm reactor calls never run inline).
+    let hostFunctions: HostFunctionAPI?
 
     /// `wasm_byte_vec_t`: a size and a pointer, owned by whoever the API says.
     struct ByteVector {
@@ -156,6 +158,68 @@ struct WasmtimeCAPI: Sendable {
         byteVectorNew = try symbol("wasm_byte_vec_new", as: type(of: byteVectorNew))
         byteVectorDelete = try symbol("wasm_byte_vec_delete", as: type(of: byteVectorDelete))
         pooling = PoolingAPI(library: library)
+        hostFunctions = HostFunctionAPI(library: library)
+    }
+
+    /// What defining a host function in a linker needs.
+    struct HostFunctionAPI: Sendable {
+        /// `wasmtime_func_callback_t`: env, caller, arguments, count, results, count; returns a trap.
+        typealias Callback =
+            @convention(c) (
+                UnsafeMutableRawPointer?, Handle?, UnsafeRawPointer?, Int, UnsafeMutableRawPointer?, Int
+            ) -> Handle?
+
+        let linkerAllowShadowing: @convention(c) (Handle, Bool) -> Void
+        let linkerDefineFunc:
+            @convention(c) (
+                Handle, UnsafePointer<CChar>, Int, UnsafePointer<CChar>, Int, Handle, Callback,
+                UnsafeMutableRawPointer?, Finalizer?
+            ) -> Handle?
+        let valtypeNew: @convention(c) (UInt8) -> Handle?
+        let valtypeVectorNew: @convention(c) (UnsafeMutableRawPointer, Int, UnsafePointer<Handle?>?) -> Void
+        let functypeNew: @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Handle?
+        let functypeDelete: @convention(c) (Handle) -> Void
+        let callerContext: @convention(c) (Handle) -> Handle?
+        let contextGetData: @convention(c) (Handle) -> UnsafeMutableRawPointer?
+        let trapNew: @convention(c) (UnsafePointer<CChar>, Int) -> Handle?
+
+        init?(library: UnsafeMutableRawPointer) {
+            func symbol<Function>(_ name: String, as type: Function.Type) -> Function? {
+                dlsym(library, name).map { unsafeBitCast($0, to: type) }
+            }
+            guard
+                let linkerAllowShadowing = symbol(
+                    "wasmtime_linker_allow_shadowing", as: (@convention(c) (Handle, Bool) -> Void).self),
+                let linkerDefineFunc = symbol(
+                    "wasmtime_linker_define_func",
+                    as: (@convention(c) (
+                        Handle, UnsafePointer<CChar>, Int, UnsafePointer<CChar>, Int, Handle, Callback,
+                        UnsafeMutableRawPointer?, Finalizer?
+                    ) -> Handle?).self),
+                let valtypeNew = symbol("wasm_valtype_new", as: (@convention(c) (UInt8) -> Handle?).self),
+                let valtypeVectorNew = symbol(
+                    "wasm_valtype_vec_new",
+                    as: (@convention(c) (UnsafeMutableRawPointer, Int, UnsafePointer<Handle?>?) -> Void).self),
+                let functypeNew = symbol(
+                    "wasm_functype_new",
+                    as: (@convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Handle?).self),
+                let functypeDelete = symbol("wasm_functype_delete", as: (@convention(c) (Handle) -> Void).self),
+                let callerContext = symbol("wasmtime_caller_context", as: (@convention(c) (Handle) -> Handle?).self),
+                let contextGetData = symbol(
+                    "wasmtime_context_get_data", as: (@convention(c) (Handle) -> UnsafeMutableRawPointer?).self),
+                let trapNew = symbol(
+                    "wasmtime_trap_new", as: (@convention(c) (UnsafePointer<CChar>, Int) -> Handle?).self)
+            else { return nil }
+            self.linkerAllowShadowing = linkerAllowShadowing
+            self.linkerDefineFunc = linkerDefineFunc
+            self.valtypeNew = valtypeNew
+            self.valtypeVectorNew = valtypeVectorNew
+            self.functypeNew = functypeNew
+            self.functypeDelete = functypeDelete
+            self.callerContext = callerContext
+            self.contextGetData = contextGetData
+            self.trapNew = trapNew
+        }
     }
 
     /// The pooling allocator's part of the API (Wasmtime 50 has it; a build without it is still

@@ -4,12 +4,18 @@ import Synchronization
 
 /// A module compiled by Wasmtime and pre-linked with WASI; every run instantiates it in a fresh
 /// store.
+///
+/// Calls may run inline (see ``WasmInlineCalls``) on an instance of the guarded template (see
+/// ``InlinePollGuard``); a call stopped there in `poll_oneoff` runs again on an ordinary instance.
 final class WasmtimeCompiledModule: CompiledWasmModule {
     let name: String
     let engine: WasmtimeEngine
     let template: InstanceTemplateHandle
+    /// The same module linked with a `poll_oneoff` that never waits; nil when inline calls are off.
+    let guardedTemplate: InstanceTemplateHandle?
     /// The module's initial memory, to recognise an instantiation refused by the memory limit.
     let initialMemoryBytes: Int
+    private let inline: WasmInlineState
 
     var engineName: String { engine.name }
     var mode: WasmExecutionMode { .command }
@@ -19,19 +25,72 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
     /// The table size of a pooling-allocator slot (a module's table may not be larger).
     static let pooledTableElements: Int64 = 1_000_000
 
-    init(name: String, engine: WasmtimeEngine, template: InstanceTemplateHandle, initialMemoryBytes: Int) {
+    init(
+        name: String, engine: WasmtimeEngine, template: InstanceTemplateHandle,
+        guardedTemplate: InstanceTemplateHandle?, initialMemoryBytes: Int
+    ) {
         self.name = name
         self.engine = engine
         self.template = template
+        self.guardedTemplate = guardedTemplate
         self.initialMemoryBytes = initialMemoryBytes
+        self.inline = WasmInlineState(hasGuardedTemplate: guardedTemplate != nil)
     }
 
     func run(_ invocation: WasmInvocation) -> WasmExecution {
         let clock = ContinuousClock()
         let started = clock.now
+        let guarded = !inline.takeUnguardedRun() && inline.usesGuardedInstances
+        if guarded { inline.countGuardedCall() }
+        let attempt = execute(
+            invocation, guarded: guarded, deadlineTicks: Self.deadlineTicks(for: invocation.limits.timeout))
+        guard attempt.polled else { return attempt.execution }
+        // Stopped in poll_oneoff: again on an ordinary instance, with the time left.
+        inline.recordPoll(inline: false)
+        var again = invocation
+        again.limits.timeout = invocation.limits.timeout - (clock.now - started)
+        guard again.limits.timeout > .zero else {
+            var execution = attempt.execution
+            execution.termination = .failed(.timeout(invocation.limits.timeout))
+            return execution
+        }
+        var execution = execute(again, guarded: false, deadlineTicks: Self.deadlineTicks(for: again.limits.timeout))
+            .execution
+        execution.duration = clock.now - started
+        return execution
+    }
+
+    func runInline(_ invocation: WasmInvocation) -> WasmExecution? {
+        guard inline.mayTryInline(timeout: invocation.limits.timeout) else { return nil }
+        inline.countGuardedCall()
+        let attempt = execute(
+            invocation, guarded: true, deadlineTicks: Self.deadlineTicks(for: WasmInlineCalls.budget))
+        if attempt.polled {
+            inline.recordPoll(inline: true)  // the executor runs it again, on an ordinary instance
+            return nil
+        }
+        if case .failed(let error) = attempt.execution.termination, error.reason == .timeout {
+            inline.recordBudgetOverrun()
+            return nil
+        }
+        return attempt.execution
+    }
+
+    /// One call on a fresh instance of the guarded or the ordinary template; `polled` when a
+    /// guarded instance was stopped in `poll_oneoff`.
+    private func execute(_ invocation: WasmInvocation, guarded: Bool, deadlineTicks: UInt64) -> (
+        execution: WasmExecution, polled: Bool
+    ) {
+        let clock = ContinuousClock()
+        let started = clock.now
         let stdout = OutputCapture(limit: invocation.limits.maxOutputBytes, failsOnOverflow: true)
         let stderr = OutputCapture(limit: invocation.limits.maxStderrBytes, failsOnOverflow: false)
-        var termination = runInFreshStore(invocation, stdout: stdout, stderr: stderr)
+        var mark = InlinePollGuard.clearMark
+        var termination = withUnsafeMutablePointer(to: &mark) { mark in
+            runInFreshStore(
+                invocation, template: guarded ? guardedTemplate ?? template : template, deadlineTicks: deadlineTicks,
+                mark: mark, stdout: stdout, stderr: stderr)
+        }
         let (stdoutBytes, _, _) = stdout.captured
         let (stderrBytes, stderrDropped, _) = stderr.captured
         if case .failed(var error) = termination {
@@ -49,7 +108,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
             error.stderr = execution.stderrText
             execution.termination = .failed(error)
         }
-        return execution
+        return (execution, mark == InlinePollGuard.blockedMark)
     }
 
     /// How a call ended, before classification.
@@ -60,20 +119,25 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
         case failed(String)
     }
 
+    /// `mark` is the store's data (see ``InlinePollGuard``); it must outlive the store, which this
+    /// deletes before returning.
     private func runInFreshStore(
         _ invocation: WasmInvocation,
+        template: InstanceTemplateHandle,
+        deadlineTicks: UInt64,
+        mark: UnsafeMutablePointer<UInt8>,
         stdout: OutputCapture,
         stderr: OutputCapture
     ) -> WasmExecution.Termination {
         let api = engine.api
         let limits = invocation.limits
-        guard let store = api.storeNew(engine.engine.raw, nil, nil) else {
+        guard let store = api.storeNew(engine.engine.raw, mark, nil) else {
             return .failed(.trap("wasmtime_store_new failed"))
         }
         defer { api.storeDelete(store) }
         api.storeLimiter(store, Int64(clamping: limits.memoryBytes), Self.maximumTableElements, -1, -1, -1)
         guard let context = api.storeContext(store) else { return .failed(.trap("wasmtime_store_context failed")) }
-        api.contextSetEpochDeadline(context, Self.deadlineTicks(for: limits.timeout))
+        api.contextSetEpochDeadline(context, deadlineTicks)
         if let problem = configureWASI(context, invocation, stdout: stdout, stderr: stderr) {
             return .failed(.trap("cannot set up WASI: \(problem)"))
         }
@@ -86,7 +150,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
                 let instancePointer = instance.baseAddress!
                 let externPointer = external.baseAddress!
                 let (outcome, instantiated) = instantiateAndStart(
-                    context: context, instance: instancePointer, external: externPointer)
+                    template: template, context: context, instance: instancePointer, external: externPointer)
                 // Only an instance of this store may be asked for its exports (Wasmtime panics
                 // otherwise), so not after a failed instantiation.
                 let memoryBytes =
@@ -99,6 +163,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
     }
 
     private func instantiateAndStart(
+        template: InstanceTemplateHandle,
         context: WasmtimeCAPI.Handle,
         instance: UnsafeMutableRawPointer,
         external: UnsafeMutableRawPointer

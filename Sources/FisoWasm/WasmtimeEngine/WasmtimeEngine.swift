@@ -12,12 +12,16 @@ public final class WasmtimeEngine: WasmEngine {
     public let name = "wasmtime"
     /// Where the Wasmtime library was loaded from.
     public let libraryPath: String
-    /// How often the timer thread advances the engine's epoch; timeouts are this precise.
+    /// How often the timer thread advances the engine's epoch: a module is stopped at most about a
+    /// tick after its deadline (later on a starved machine; see ``EpochTicker``).
     public static let epochTick: Duration = .milliseconds(2)
 
     let api: WasmtimeCAPI
     let engine: EngineHandle
     private let ticker: EpochTicker
+    /// WASI without a waiting `poll_oneoff`, for instances that may run inline (see
+    /// ``WasmInlineCalls``); nil when inline calls are off.
+    private let guardedLinker: Locked<LinkerHandle>?
     /// Pre-linking reads the shared WASI linker; the lock keeps it to one compile at a time.
     private let linker: Locked<LinkerHandle>
     /// Compiled code on disk (see docs/wasm.md, "Wasmtime engine").
@@ -69,6 +73,8 @@ public final class WasmtimeEngine: WasmEngine {
         if let error = api.linkerDefineWASI(rawLinker) {
             throw WasmtimeUnavailable("cannot define WASI: \(api.consume(error: error).message)")
         }
+        self.guardedLinker =
+            WasmInlineCalls.isEnabled ? InlinePollGuard.makeLinker(engine: engine, api: api).map { Locked($0) } : nil
         self.api = api
         self.libraryPath = library.path
         self.engine = engine
@@ -147,10 +153,21 @@ public final class WasmtimeEngine: WasmEngine {
         guard let rawTemplate else {
             throw .invalidModule("wasmtime_linker_instantiate_pre returned nothing", module: name)
         }
+        var guardedTemplate: InstanceTemplateHandle?
+        if let guardedLinker {
+            var rawGuarded: WasmtimeCAPI.Handle?
+            let error = guardedLinker.withLock { api.linkerInstantiatePre($0.raw, module.raw, &rawGuarded) }
+            if let error {
+                _ = api.consume(error: error)  // linked above with the same imports; then no inline calls
+            } else if let rawGuarded {
+                guardedTemplate = InstanceTemplateHandle(api: api, raw: rawGuarded, module: module)
+            }
+        }
         let compiled = WasmtimeCompiledModule(
             name: name,
             engine: self,
             template: InstanceTemplateHandle(api: api, raw: rawTemplate, module: module),
+            guardedTemplate: guardedTemplate,
             initialMemoryBytes: info.initialMemoryBytes
         )
         if options.mode == .reactor {
@@ -282,10 +299,13 @@ final class InstanceTemplateHandle: @unchecked Sendable {
     deinit { api.instancePreDelete(raw) }
 }
 
-/// One thread that advances an engine's epoch by one for every tick of wall-clock time, so that a
-/// store whose deadline (in ticks) has passed traps at its next epoch check. A late wake-up (a
-/// busy machine) catches up with several increments, so timeouts follow the clock, not the
-/// number of wake-ups. Stops when its engine is released.
+/// One thread that advances an engine's epoch by one per tick, so that a store whose deadline (in
+/// ticks) has passed traps at its next epoch check. It never catches up after a late wake-up (a
+/// busy machine): increments stay at least a tick apart, so a deadline of N ticks never stops a
+/// module before N−1 ticks of real time have passed. That keeps short inline budgets (see
+/// ``WasmInlineCalls``) from firing early. The cost: each wake-up's latency adds up (a few percent
+/// on a quiet machine, more on a starved one), so modules are stopped somewhat after their timeout,
+/// while callers are still answered on time by ``WasmExecutor``. Stops when its engine is released.
 final class EpochTicker: Sendable {
     private let stopped = Locked(false)
 
@@ -294,15 +314,9 @@ final class EpochTicker: Sendable {
         let microseconds = UInt32(max(1, tick.components.attoseconds / 1_000_000_000_000))
         let thread = Thread {
             // The thread holds the engine: it is deleted only after the last increment.
-            let clock = ContinuousClock()
-            var next = clock.now + tick
             while !stopped.withLock({ $0 }) {
                 usleep(microseconds)
-                let now = clock.now
-                while next <= now {
-                    engine.api.engineIncrementEpoch(engine.raw)
-                    next += tick
-                }
+                engine.api.engineIncrementEpoch(engine.raw)
             }
         }
         thread.name = "wasmtime-epoch"

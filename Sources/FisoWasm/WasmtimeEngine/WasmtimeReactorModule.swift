@@ -1,9 +1,18 @@
+import Synchronization
+
 /// A reactor module on Wasmtime: calls borrow a warm instance (its own store and WASI context)
 /// from the pool (see ``ReactorInstancePool``), with a fresh epoch deadline per call.
+///
+/// Warm calls may run inline (see ``WasmInlineCalls``). Instances come from the guarded template
+/// (see ``InlinePollGuard``): a call that polls is stopped there and run again on an ordinary
+/// instance. A module that polls twice within ``WasmInlineState/demotionWindow`` calls (one that
+/// sleeps, say) gets ordinary instances only from then on, and no inline calls; one that polls
+/// rarely (a language runtime's occasional housekeeping) keeps them.
 final class WasmtimeReactorModule: CompiledWasmModule {
     /// The pre-linked command-mode module, for its template, WASI set-up and classification.
     let linking: WasmtimeCompiledModule
     private let pool: ReactorInstancePool<WasmtimeReactorInstance>
+    private let inline: WasmInlineState
 
     var name: String { linking.name }
     var engineName: String { linking.engine.name }
@@ -13,27 +22,105 @@ final class WasmtimeReactorModule: CompiledWasmModule {
     init(linking: WasmtimeCompiledModule, settings: WasmReactorPoolSettings) {
         self.linking = linking
         self.pool = ReactorInstancePool(settings: settings)
+        self.inline = WasmInlineState(hasGuardedTemplate: linking.guardedTemplate != nil)
+    }
+
+    private func key(_ invocation: WasmInvocation, guarded: Bool) -> ReactorInstanceKey {
+        ReactorInstanceKey(
+            environment: invocation.environment, memoryBytes: invocation.limits.memoryBytes, guarded: guarded)
     }
 
     func run(_ invocation: WasmInvocation) -> WasmExecution {
+        if inline.takeUnguardedRun() {
+            return run(invocation, guarded: false, throwaway: !inline.isDemoted)
+        }
+        return run(invocation, guarded: inline.usesGuardedInstances)
+    }
+
+    private func run(_ invocation: WasmInvocation, guarded: Bool, throwaway: Bool = false) -> WasmExecution {
         let clock = ContinuousClock()
         let started = clock.now
         let limits = invocation.limits
-        let key = ReactorInstanceKey(environment: invocation.environment, memoryBytes: limits.memoryBytes)
+        if guarded { inline.countGuardedCall() }
         let deadlineTicks = WasmtimeCompiledModule.deadlineTicks(for: limits.timeout)
 
         let lease: ReactorInstancePool<WasmtimeReactorInstance>.Lease
         do {
-            lease = try pool.acquire(key) { () throws(InstanceFailure) in
-                try makeInstance(invocation, deadlineTicks: deadlineTicks)
+            lease = try pool.acquire(key(invocation, guarded: guarded), throwaway: throwaway) {
+                () throws(InstanceFailure) in
+                try makeInstance(invocation, guarded: guarded, deadlineTicks: deadlineTicks)
             }
         } catch {
+            if error.polled { return runAgainUnguarded(invocation, started: started, clock: clock) }
             return finish(.failed(error.error), log: error.log, started: started, clock: clock)
         }
-        let instance = lease.instance
-        instance.log.reset(limit: limits.maxStderrBytes)
+        let (termination, output, polled) = call(lease.instance, invocation, deadlineTicks: deadlineTicks)
+        if polled {
+            pool.release(lease, .retried)
+            return runAgainUnguarded(invocation, started: started, clock: clock)
+        }
+        return complete(lease, termination, output, limits: limits, started: started, clock: clock)
+    }
+
+    /// After a guarded instance was stopped in `poll_oneoff`: the call runs again, on an ordinary
+    /// instance, with the time it has left. The instance is a throw-away one unless the module was
+    /// just demoted (the pool keeps guarded instances until then).
+    private func runAgainUnguarded(
+        _ invocation: WasmInvocation, started: ContinuousClock.Instant, clock: ContinuousClock
+    ) -> WasmExecution {
+        inline.recordPoll(inline: false)
+        var again = invocation
+        again.limits.timeout = invocation.limits.timeout - (clock.now - started)
+        guard again.limits.timeout > .zero else {
+            let log = OutputCapture(limit: 0, failsOnOverflow: false)
+            return finish(.failed(.timeout(invocation.limits.timeout)), log: log, started: started, clock: clock)
+        }
+        var execution = run(again, guarded: false, throwaway: !inline.isDemoted)
+        execution.duration = clock.now - started
+        return execution
+    }
+
+    func runInline(_ invocation: WasmInvocation) -> WasmExecution? {
+        let limits = invocation.limits
+        guard inline.mayTryInline(timeout: limits.timeout),
+            let lease = pool.acquireIdle(key(invocation, guarded: true))
+        else { return nil }
+        inline.countGuardedCall()
+        let clock = ContinuousClock()
+        let started = clock.now
+        let (termination, output, polled) = call(
+            lease.instance, invocation, deadlineTicks: WasmtimeCompiledModule.deadlineTicks(for: WasmInlineCalls.budget)
+        )
+        if polled {
+            inline.recordPoll(inline: true)  // the executor runs it again, on an ordinary instance
+            pool.release(lease, .retried)
+            return nil
+        }
+        if case .failed(let error) = termination, error.reason == .timeout {
+            inline.recordBudgetOverrun()
+            pool.release(lease, .retried)
+            return nil
+        }
+        return complete(lease, termination, output, limits: limits, started: started, clock: clock)
+    }
+
+    /// One call on a leased instance; `polled` when a guarded instance was stopped in
+    /// `poll_oneoff` (the call must run again elsewhere).
+    private func call(_ instance: WasmtimeReactorInstance, _ invocation: WasmInvocation, deadlineTicks: UInt64)
+        -> (termination: WasmExecution.Termination, output: [UInt8], polled: Bool)
+    {
+        instance.log.reset(limit: invocation.limits.maxStderrBytes)
         linking.engine.api.contextSetEpochDeadline(instance.context, deadlineTicks)
         let (termination, output) = call(instance, invocation)
+        return (termination, output, instance.mark.pointee == InlinePollGuard.blockedMark)
+    }
+
+    /// Gives the instance back after a finished call (kept, or recycled) and describes the call.
+    private func complete(
+        _ lease: ReactorInstancePool<WasmtimeReactorInstance>.Lease, _ termination: WasmExecution.Termination,
+        _ output: [UInt8], limits: WasmLimits, started: ContinuousClock.Instant, clock: ContinuousClock
+    ) -> WasmExecution {
+        let instance = lease.instance
         let recycling = ReactorRecycling(
             after: termination, output: output, memoryGrowthDenied: false, memoryBytes: instance.memoryBytes,
             memoryBound: pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes))
@@ -89,19 +176,21 @@ final class WasmtimeReactorModule: CompiledWasmModule {
     struct InstanceFailure: Error {
         var error: WasmError
         var log: OutputCapture
+        /// A guarded instance's `_initialize` called `poll_oneoff`.
+        var polled = false
     }
 
-    private func makeInstance(_ invocation: WasmInvocation, deadlineTicks: UInt64) throws(InstanceFailure)
-        -> WasmtimeReactorInstance
+    private func makeInstance(_ invocation: WasmInvocation, guarded: Bool, deadlineTicks: UInt64)
+        throws(InstanceFailure) -> WasmtimeReactorInstance
     {
         let api = linking.engine.api
         let limits = invocation.limits
         let log = OutputCapture(limit: limits.maxStderrBytes, failsOnOverflow: false)
         func failure(_ error: WasmError) -> InstanceFailure { InstanceFailure(error: error, log: log) }
-        guard let store = api.storeNew(linking.engine.engine.raw, nil, nil) else {
+        guard let instance = WasmtimeReactorInstance(api: api, engine: linking.engine.engine.raw, log: log) else {
             throw failure(.trap("wasmtime_store_new failed"))
         }
-        let instance = WasmtimeReactorInstance(api: api, store: store, log: log)
+        let store = instance.store
         api.storeLimiter(
             store, Int64(clamping: limits.memoryBytes), WasmtimeCompiledModule.maximumTableElements, -1, -1, -1)
         guard let context = api.storeContext(store) else { throw failure(.trap("wasmtime_store_context failed")) }
@@ -112,7 +201,8 @@ final class WasmtimeReactorModule: CompiledWasmModule {
             throw failure(.trap("cannot set up WASI: \(problem)"))
         }
         var trap: WasmtimeCAPI.Handle?
-        if let error = api.instancePreInstantiate(linking.template.raw, context, instance.instanceStorage, &trap) {
+        let template = guarded ? linking.guardedTemplate ?? linking.template : linking.template
+        if let error = api.instancePreInstantiate(template.raw, context, instance.instanceStorage, &trap) {
             let message = WasmtimeEngine.firstParagraph(api.consume(error: error).message)
             throw failure(classifyFailure(.failed(message), limits: limits, memoryBytes: nil))
         }
@@ -131,7 +221,9 @@ final class WasmtimeReactorModule: CompiledWasmModule {
         defer { initialize.deallocate() }
         if instance.export(ReactorABI.initialize, kind: WasmtimeCAPI.externKindFunction, into: initialize) {
             if case .failure(let outcome) = instance.call(initialize, [], results: 0) {
-                throw failure(classifyFailure(outcome, limits: limits, memoryBytes: instance.memoryBytes))
+                var failed = failure(classifyFailure(outcome, limits: limits, memoryBytes: instance.memoryBytes))
+                failed.polled = instance.mark.pointee == InlinePollGuard.blockedMark
+                throw failed
             }
         }
         return instance
@@ -164,7 +256,7 @@ final class WasmtimeReactorModule: CompiledWasmModule {
 /// exports a call needs. Used by one call at a time.
 final class WasmtimeReactorInstance {
     private let api: WasmtimeCAPI
-    private let store: WasmtimeCAPI.Handle
+    let store: WasmtimeCAPI.Handle
     /// Set right after the store is made; the store's context lives as long as the store.
     var context: WasmtimeCAPI.Handle
     /// The module's stdout and stderr, both kept as log text; emptied before every call.
@@ -175,15 +267,26 @@ final class WasmtimeReactorInstance {
     var allocate: UnsafeMutableRawPointer { storage + WasmtimeCAPI.instanceStorageBytes }
     var handle: UnsafeMutableRawPointer { allocate + WasmtimeCAPI.externStorageBytes }
     var memory: UnsafeMutableRawPointer { handle + WasmtimeCAPI.externStorageBytes }
+    /// The store's data: whether `poll_oneoff` stopped a guarded instance (see ``InlinePollGuard``).
+    var mark: UnsafeMutablePointer<UInt8> {
+        (memory + WasmtimeCAPI.externStorageBytes).assumingMemoryBound(to: UInt8.self)
+    }
 
-    init(api: WasmtimeCAPI, store: WasmtimeCAPI.Handle, log: OutputCapture) {
+    /// Makes the store too; nil when Wasmtime cannot.
+    init?(api: WasmtimeCAPI, engine: WasmtimeCAPI.Handle, log: OutputCapture) {
+        let bytes = WasmtimeCAPI.instanceStorageBytes + 4 * WasmtimeCAPI.externStorageBytes
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let mark = storage + WasmtimeCAPI.instanceStorageBytes + 3 * WasmtimeCAPI.externStorageBytes
+        guard let store = api.storeNew(engine, mark, nil) else {
+            storage.deallocate()
+            return nil
+        }
         self.api = api
         self.store = store
         self.context = store  // replaced by the real context before any use
         self.log = log
-        let bytes = WasmtimeCAPI.instanceStorageBytes + 3 * WasmtimeCAPI.externStorageBytes
-        storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
-        storage.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        self.storage = storage
     }
 
     deinit {

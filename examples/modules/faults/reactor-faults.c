@@ -11,6 +11,7 @@
 //   #leak      leaks 1 MiB (sbrk, touched), then answers     -> success; memory grows every call
 //   #oom       mallocs 1 MiB blocks until malloc fails       -> out_of_memory
 //   #spin      loops forever                                 -> timeout
+//   #sleep     sleeps 100 ms (poll_oneoff), then answers      -> success
 //   #invalid   returns "this is not JSON"                    -> invalid_json
 //   #nopayload returns {"headers":{}}                        -> invalid_json (no "payload")
 //   #huge      returns a length of 64 MiB                    -> output_too_large
@@ -74,6 +75,7 @@ __attribute__((export_name("fiso_handle"))) int64_t fiso_handle(const char *inpu
         for (volatile int forever = 1; forever;) {
         }
     }
+    if (has(input, length, "#sleep")) usleep(100000);
     if (has(input, length, "#leak")) {
         char *block = sbrk(1 << 20);
         if (block != (void *)-1) {
