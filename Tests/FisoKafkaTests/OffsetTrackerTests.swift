@@ -5,6 +5,7 @@ import Testing
 struct OffsetTrackerTests {
     let p0 = KafkaTopicPartition(topic: "orders", partition: 0)
     let p1 = KafkaTopicPartition(topic: "orders", partition: 1)
+    let p2 = KafkaTopicPartition(topic: "orders", partition: 2)
 
     @Test("nothing is committable before the first message finishes")
     func emptyAndUnfinished() {
@@ -113,6 +114,26 @@ struct OffsetTrackerTests {
         tracker.markCommitted(tracker.uncommittedOffsets())
         tracker.markCommitFailed([p0])
         #expect(tracker.uncommittedOffsets() == [KafkaTopicPartitionOffset(p0, offset: 3)])
+    }
+
+    @Test("the last commit offers every committable offset, also those committed already")
+    func finalCommitOffersEverything() {
+        var tracker = OffsetTracker()
+        for offset in 0..<3 {
+            tracker.track(Int64(offset), in: p0)
+            tracker.track(Int64(offset), in: p1)
+        }
+        tracker.track(0, in: p2)
+        tracker.markFinished(0, in: p0)
+        tracker.markFinished(0, in: p1)
+        tracker.markFinished(1, in: p1)
+        // An asynchronous commit was sent for both; its result may still be a failure.
+        tracker.markCommitted(tracker.uncommittedOffsets())
+        #expect(tracker.uncommittedOffsets().isEmpty)
+        #expect(
+            tracker.committableOffsets() == [
+                KafkaTopicPartitionOffset(p0, offset: 1), KafkaTopicPartitionOffset(p1, offset: 2),
+            ])  // p2: nothing finished
     }
 
     @Test("removing a partition returns its uncommitted offset and ignores later completions")

@@ -313,6 +313,16 @@ final class ConsumerState: Sendable {
         }
     }
 
+    /// Offsets for the commit at shutdown: every assigned partition's committable offset, also
+    /// those already sent in an asynchronous commit, which may still fail after this one.
+    func takeFinalOffsets() -> [KafkaTopicPartitionOffset] {
+        shared.withLock { state in
+            let offsets = state.tracker.committableOffsets().filter { state.generations[$0.topicPartition] != nil }
+            state.tracker.markCommitted(offsets)
+            return offsets
+        }
+    }
+
     func commitFailed(_ partitions: [KafkaTopicPartition]) {
         shared.withLock { $0.tracker.markCommitFailed(partitions) }
     }

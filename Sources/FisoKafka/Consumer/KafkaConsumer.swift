@@ -402,7 +402,7 @@ enum ConsumerPollLoop {
             )
         }
         if configuration.commitOnRevoke && state.failure == nil {
-            let offsets = state.takeOffsetsToCommit()
+            let offsets = state.takeFinalOffsets()
             if !offsets.isEmpty { state.commitSynchronously(offsets, handle: raw, reason: "shutdown") }
         }
         let closed = rd_kafka_consumer_close(raw)

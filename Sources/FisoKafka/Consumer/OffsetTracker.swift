@@ -121,6 +121,15 @@ public struct OffsetTracker: Hashable, Sendable {
         .sorted { $0.topicPartition < $1.topicPartition }
     }
 
+    /// Every partition's committable offset, committed before or not, sorted by partition: for a
+    /// last commit, which must not trust an earlier commit whose result has not arrived yet.
+    public func committableOffsets() -> [KafkaTopicPartitionOffset] {
+        states.compactMap { partition, state in
+            state.committable.map { KafkaTopicPartitionOffset(partition, offset: $0) }
+        }
+        .sorted { $0.topicPartition < $1.topicPartition }
+    }
+
     /// Records that `offsets` were committed, so `uncommittedOffsets()` leaves them out until
     /// more messages finish. Unknown partitions are ignored.
     public mutating func markCommitted(_ offsets: [KafkaTopicPartitionOffset]) {
