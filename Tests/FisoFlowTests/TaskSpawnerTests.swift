@@ -28,7 +28,7 @@ import Testing
 
     @Test func runReturnsOnlyAfterEverySpawnedTaskFinished() async throws {
         let finished = Mutex(0)
-        try await TaskSpawner.run { spawner in
+        _ = try await TaskSpawner.run { spawner in
             spawner.spawn {
                 // Work spawned by spawned work counts too.
                 spawner.spawn {

@@ -19,9 +19,12 @@ public final class TaskSpawner: Sendable {
         /// No more work is accepted: the body and everything spawned have finished.
         var closed = false
 
+        /// Nothing can spawn any more: the body and all accepted work have finished.
+        var isDone: Bool { bodyFinished && unfinished == 0 }
+
         /// Closes once nothing can spawn any more; returns the waiter to release, if any.
         mutating func closeIfDone() -> CheckedContinuation<Work?, Never>? {
-            guard bodyFinished, unfinished == 0, pending.isEmpty, !closed else { return nil }
+            guard isDone, !closed else { return nil }
             closed = true
             defer { waiter = nil }
             return waiter
@@ -56,7 +59,7 @@ public final class TaskSpawner: Sendable {
         await withCheckedContinuation { continuation in
             let immediate: Work?? = state.withLock { state in
                 if !state.pending.isEmpty { return .some(state.pending.removeFirst()) }
-                if state.bodyFinished, state.unfinished == 0 {
+                if state.isDone {
                     state.closed = true
                     return .some(nil)
                 }

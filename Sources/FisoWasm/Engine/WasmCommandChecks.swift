@@ -3,12 +3,7 @@
 /// `_start () -> ()`, only WASI imports. (Reactor mode: ``ReactorABI/check(_:name:)``.)
 enum WasmCommandChecks {
     static func check(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
-        let info: WasmModuleInfo
-        do {
-            info = try WasmModuleInfo(reading: bytes)
-        } catch {
-            throw .invalidModule(error.description, module: name)
-        }
+        let info = try read(bytes, name: name)
         guard case .function(let start) = info.export(named: "_start")?.kind else {
             throw .invalidModule(
                 "not a WASI command: no exported _start function (build it as an executable, e.g. "
@@ -21,5 +16,14 @@ enum WasmCommandChecks {
         }
         try WASIFunctions.requireProvidedImports(of: info, module: name)
         return info
+    }
+
+    /// The module's structure; `invalid_module` when `bytes` is not a readable module (both modes).
+    static func read(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
+        do {
+            return try WasmModuleInfo(reading: bytes)
+        } catch {
+            throw .invalidModule(error.description, module: name)
+        }
     }
 }

@@ -20,13 +20,7 @@ enum ReactorABI {
     /// Checks that `bytes` is a module the reactor ABI can run, with the same messages on every
     /// engine: readable, the ABI's exports with their types, only WASI imports.
     static func check(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
-        let info: WasmModuleInfo
-        do {
-            info = try WasmModuleInfo(reading: bytes)
-        } catch {
-            throw .invalidModule(error.description, module: name)
-        }
-        return try check(info: info, name: name)
+        try check(info: WasmCommandChecks.read(bytes, name: name), name: name)
     }
 
     /// The checks of ``check(_:name:)`` on a module already read.

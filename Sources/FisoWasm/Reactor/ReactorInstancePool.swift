@@ -134,6 +134,20 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
         }
     }
 
+    /// Gives `lease` back after a call that ended with `termination` and `output`, kept or recycled
+    /// as ``ReactorRecycling/init(after:output:memoryGrowthDenied:memoryBytes:memoryBound:)``
+    /// decides for the call's memory limit. Read what the call left in the instance first: once
+    /// released, another call may take it.
+    func release(
+        _ lease: Lease, after termination: WasmExecution.Termination, output: [UInt8], memoryGrowthDenied: Bool,
+        memoryBytes: Int, memoryLimitBytes: Int
+    ) {
+        let recycling = ReactorRecycling(
+            after: termination, output: output, memoryGrowthDenied: memoryGrowthDenied, memoryBytes: memoryBytes,
+            memoryBound: settings.recycleBound(memoryLimitBytes: memoryLimitBytes))
+        release(lease, recycling)
+    }
+
     /// Gives `lease` back after a call: kept for the next call, or discarded (and so released,
     /// outside the lock) for `recycling`, or when it served its last call.
     func release(_ lease: Lease, _ recycling: ReactorRecycling) {

@@ -55,7 +55,7 @@ final class WasmKitCompiledModule: CompiledWasmModule {
                     store.fuel = Fuel(remaining: fuel)
                     let instance = try module.instantiate(
                         store: store,
-                        imports: linkWASI(bridge, into: store, deadline: deadline, clock: clock)
+                        imports: linkWASI(bridge, into: store, deadline: { deadline })
                     )
                     return try bridge.start(instance)
                 }
@@ -89,13 +89,14 @@ final class WasmKitCompiledModule: CompiledWasmModule {
         return execution
     }
 
-    /// Defines the module's WASI imports in `store`, each checking the deadline before it runs.
-    private func linkWASI(
+    /// Defines the module's WASI imports in `store`, each checking `deadline()` first (a reactor's
+    /// instance reads a deadline set per call).
+    func linkWASI(
         _ bridge: WASIBridgeToHost,
         into store: Store,
-        deadline: ContinuousClock.Instant,
-        clock: ContinuousClock
+        deadline: @escaping @Sendable () -> ContinuousClock.Instant
     ) -> Imports {
+        let clock = ContinuousClock()
         let functions: [String: WASIHostFunction<Memory>] = bridge.hostFunctions(
             capabilities: capabilities,
             stubUnlinked: includesStubs
@@ -108,7 +109,7 @@ final class WasmKitCompiledModule: CompiledWasmModule {
                 module: WASIFunctions.moduleName,
                 name: name,
                 Function(store: store, type: function.type) { caller, arguments in
-                    if clock.now >= deadline { throw DeadlineExceeded() }
+                    if clock.now >= deadline() { throw DeadlineExceeded() }
                     guard case .memory(let memory) = caller.instance?.export("memory") else {
                         throw WASIError(description: "the module exports no memory named \"memory\"")
                     }

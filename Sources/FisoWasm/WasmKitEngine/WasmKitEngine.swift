@@ -102,10 +102,9 @@ public final class WasmKitEngine: WasmEngine {
         guard options.mode == .command || options.mode == .reactor else {
             throw .invalidModule("mode \"\(options.mode)\" is not supported by the \(self.name) engine", module: name)
         }
-        if options.mode == .reactor {
-            return try compileReactor(bytes, name: name, settings: options.reactorPool)
-        }
-        let info = try WasmCommandChecks.check(bytes, name: name)
+        let info =
+            options.mode == .reactor
+            ? try ReactorABI.check(bytes, name: name) : try WasmCommandChecks.check(bytes, name: name)
         let module: Module
         do {
             module = try parseWasm(bytes: bytes)
@@ -116,13 +115,16 @@ public final class WasmKitEngine: WasmEngine {
             try validateAllFunctions(module, info: info, name: name)
         }
         _ = fuelPerSecond  // calibrate now, off the request path
-        let wasiImports = info.imports.map(\.name)
-        return WasmKitCompiledModule(
+        let compiled = WasmKitCompiledModule(
             name: name,
             engine: self,
             module: module,
-            wasiImports: wasiImports
+            wasiImports: info.imports.map(\.name)
         )
+        if options.mode == .reactor {
+            return WasmKitReactorModule(linking: compiled, settings: options.reactorPool)
+        }
+        return compiled
     }
 
     /// Instantiates the module once on an eagerly translating engine, with its start function

@@ -2,28 +2,6 @@
 @_spi(Fuzzing) import WasmKit
 import WasmKitWASI
 
-extension WasmKitEngine {
-    /// Checks a reactor module and prepares its instance pool.
-    func compileReactor(_ bytes: [UInt8], name: String, settings: WasmReactorPoolSettings) throws(WasmError)
-        -> any CompiledWasmModule
-    {
-        let info = try ReactorABI.check(bytes, name: name)
-        let module: Module
-        do {
-            module = try parseWasm(bytes: bytes)
-        } catch {
-            throw .invalidModule("\(error)", module: name)
-        }
-        if configuration.validatesAllFunctions {
-            try validateAllFunctions(module, info: info, name: name)
-        }
-        _ = fuelPerSecond  // calibrate now, off the request path
-        let linking = WasmKitCompiledModule(
-            name: name, engine: self, module: module, wasiImports: info.imports.map(\.name))
-        return WasmKitReactorModule(linking: linking, settings: settings)
-    }
-}
-
 /// A reactor module on WasmKit: calls borrow a warm instance from the pool (see
 /// ``ReactorInstancePool``); each instance has its own store, WASI context and translated code,
 /// so WasmKit translates a function once per instance rather than once per call.
@@ -61,12 +39,10 @@ final class WasmKitReactorModule: CompiledWasmModule {
         let instance = lease.instance
         instance.prepare(deadline: deadline, fuel: fuel, maxLogBytes: limits.maxStderrBytes)
         let (termination, output) = call(instance, invocation)
-        let recycling = ReactorRecycling(
-            after: termination, output: output, memoryGrowthDenied: instance.limiter.deniedRequest != nil,
-            memoryBytes: instance.memory.byteCount,
-            memoryBound: pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes))
         let execution = finish(termination, stdout: output, log: instance.log, started: started, clock: clock)
-        pool.release(lease, recycling)
+        pool.release(
+            lease, after: termination, output: output, memoryGrowthDenied: instance.limiter.deniedRequest != nil,
+            memoryBytes: instance.memory.byteCount, memoryLimitBytes: limits.memoryBytes)
         return execution
     }
 
@@ -159,7 +135,8 @@ final class WasmKitReactorModule: CompiledWasmModule {
             store.fuel = Fuel(remaining: fuel)
             let deadlineBox = Locked(deadline)
             let instance = try linking.module.instantiate(
-                store: store, imports: linking.linkWASI(madeBridge, into: store, deadline: deadlineBox))
+                store: store,
+                imports: linking.linkWASI(madeBridge, into: store, deadline: { deadlineBox.withLock { $0 } }))
             guard let allocate = instance.exports[function: ReactorABI.allocate],
                 let handle = instance.exports[function: ReactorABI.handle],
                 let memory = instance.exports[memory: ReactorABI.memory]
@@ -244,33 +221,5 @@ final class WasmKitReactorInstance {
     deinit {
         try? bridge.close()
         engine.returnRuntimeEngine(runtimeEngine)
-    }
-}
-
-extension WasmKitCompiledModule {
-    /// Defines the module's WASI imports in `store`, each checking `deadline` (set per call) first.
-    func linkWASI(_ bridge: WASIBridgeToHost, into store: Store, deadline: Locked<ContinuousClock.Instant>) -> Imports {
-        let functions: [String: WASIHostFunction<Memory>] = bridge.hostFunctions(
-            capabilities: capabilities,
-            stubUnlinked: includesStubs
-        )
-        let clock = ContinuousClock()
-        var imports = Imports()
-        for name in wasiImports {
-            guard let function = functions[name] else { continue }
-            let implementation = function.implementation
-            imports.define(
-                module: WASIFunctions.moduleName,
-                name: name,
-                Function(store: store, type: function.type) { caller, arguments in
-                    if clock.now >= deadline.withLock({ $0 }) { throw DeadlineExceeded() }
-                    guard case .memory(let memory) = caller.instance?.export("memory") else {
-                        throw WASIError(description: "the module exports no memory named \"memory\"")
-                    }
-                    return try implementation(memory, arguments)
-                }
-            )
-        }
-        return imports
     }
 }

@@ -121,11 +121,10 @@ final class WasmtimeReactorModule: CompiledWasmModule {
         _ output: [UInt8], limits: WasmLimits, started: ContinuousClock.Instant, clock: ContinuousClock
     ) -> WasmExecution {
         let instance = lease.instance
-        let recycling = ReactorRecycling(
-            after: termination, output: output, memoryGrowthDenied: false, memoryBytes: instance.memoryBytes,
-            memoryBound: pool.settings.recycleBound(memoryLimitBytes: limits.memoryBytes))
         let execution = finish(termination, stdout: output, log: instance.log, started: started, clock: clock)
-        pool.release(lease, recycling)
+        pool.release(
+            lease, after: termination, output: output, memoryGrowthDenied: false, memoryBytes: instance.memoryBytes,
+            memoryLimitBytes: limits.memoryBytes)
         return execution
     }
 
