@@ -45,6 +45,17 @@ let package = Package(
     targets: [
         // MARK: Libraries that know nothing of flows
 
+        // The concurrency toolkit every module below shares (signal, semaphore, threads).
+        .target(
+            name: "FisoConcurrency",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Go-style durations and Kubernetes-style byte sizes, as configuration writes them.
+        .target(name: "FisoQuantities", swiftSettings: swiftSettings),
         .target(
             name: "FisoJSON",
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")],
@@ -59,6 +70,7 @@ let package = Package(
             name: "FisoWasm",
             dependencies: [
                 "FisoJSON",
+                "FisoQuantities",
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "WASI", package: "WasmKit"),
@@ -98,6 +110,7 @@ let package = Package(
             name: "FisoFlow",
             dependencies: [
                 "FisoJSON",
+                "FisoQuantities",
                 "FisoCEL",
                 "FisoWasm",
                 "FisoKafka",
@@ -122,6 +135,7 @@ let package = Package(
             name: "FisoFlowCLI",
             dependencies: [
                 "FisoFlow",
+                "FisoQuantities",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -157,6 +171,19 @@ let package = Package(
 
         // MARK: Tests
 
+        .testTarget(
+            name: "FisoConcurrencyTests",
+            dependencies: [
+                "FisoConcurrency",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FisoQuantitiesTests",
+            dependencies: ["FisoQuantities"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FisoJSONTests",
             dependencies: ["FisoJSON"],

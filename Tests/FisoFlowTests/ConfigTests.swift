@@ -390,38 +390,7 @@ private let minimal = """
     }
 }
 
-@Suite struct QuantityTests {
-    @Test(arguments: [
-        ("5s", Duration.seconds(5)), ("250ms", .milliseconds(250)), ("1m30s", .seconds(90)), ("1.5h", .seconds(5400)),
-        ("100us", .microseconds(100)), ("0", .zero), ("2h45m", .seconds(9900)),
-    ])
-    func parsesGoDurations(text: String, expected: Duration) throws {
-        #expect(try GoDuration.parse(text) == expected)
-    }
-
-    @Test(arguments: ["", "5", "s", "5 s", "1x", "1.2.3s", "--1s"])
-    func rejectsMalformedDurations(text: String) {
-        #expect(throws: GoDuration.ParseError.self) { try GoDuration.parse(text) }
-    }
-
-    @Test func formatsDurationsShortly() {
-        #expect(GoDuration.format(.milliseconds(200)) == "200ms")
-        #expect(GoDuration.format(.seconds(120)) == "2m")
-        #expect(GoDuration.format(.seconds(5)) == "5s")
-    }
-
-    @Test(arguments: [
-        ("1048576", 1 << 20), ("128Mi", 128 << 20), ("512Ki", 512 << 10), ("1Gi", 1 << 30), ("10M", 10_000_000),
-    ])
-    func parsesByteSizes(text: String, expected: Int) throws {
-        #expect(try ByteSize.parse(text) == expected)
-    }
-
-    @Test(arguments: ["", "Mi", "12Q", "-1"])
-    func rejectsMalformedSizes(text: String) {
-        #expect(throws: ByteSize.ParseError.self) { try ByteSize.parse(text) }
-    }
-
+@Suite struct ListenAddressTests {
     @Test func parsesListenAddresses() throws {
         #expect(try ListenAddress(parsing: ":8081") == ListenAddress(host: "0.0.0.0", port: 8081))
         #expect(try ListenAddress(parsing: "[::1]:80") == ListenAddress(host: "::1", port: 80))

@@ -1,3 +1,4 @@
+import FisoQuantities
 import Yams
 
 /// Collects every problem found while reading one file, instead of stopping at the first.

@@ -1,4 +1,5 @@
 import FisoCEL
+import FisoQuantities
 import Yams
 
 /// Reads flow files (YAML) into validated ``FlowDefinition``s, reporting every problem found.

@@ -55,4 +55,12 @@ extension String {
         }
         return true
     }
+
+    /// The text without leading and trailing whitespace.
+    func trimmingSpaces() -> String {
+        var view = Substring(self)
+        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
+        while let last = view.last, last.isWhitespace { view = view.dropLast() }
+        return String(view)
+    }
 }

@@ -1,3 +1,5 @@
+import FisoQuantities
+
 /// Process-level settings of the runtime, from flags and environment variables.
 public struct RuntimeConfiguration: Sendable {
     public static let defaultConfigDirectory = "/etc/fiso/flows"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FisoFlow
+import FisoQuantities
 import FisoWasm
 import Foundation
 

@@ -1,3 +1,5 @@
+import FisoQuantities
+
 /// A failed module load or call, classified.
 ///
 /// ``message`` is the text to log (`wasm module execution failed error="<message>"`);
@@ -82,7 +84,7 @@ extension WasmError {
     }
 
     static func timeout(_ timeout: Duration) -> WasmError {
-        WasmError(.timeout, "wasm: timeout after \(WasmQuantity.format(timeout))")
+        WasmError(.timeout, "wasm: timeout after \(GoDuration.format(timeout))")
     }
 
     static func invalidJSON(_ detail: String) -> WasmError {
@@ -92,7 +94,7 @@ extension WasmError {
     static func outOfMemory(limitBytes: Int, detail: String) -> WasmError {
         WasmError(
             .outOfMemory,
-            "wasm: out of memory: memory limit \(WasmQuantity.formatBytes(limitBytes)) reached (\(detail))"
+            "wasm: out of memory: memory limit \(ByteSize.formatQuantity(limitBytes)) reached (\(detail))"
         )
     }
 

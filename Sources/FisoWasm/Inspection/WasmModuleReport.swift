@@ -1,4 +1,5 @@
 import CompressNIO
+import FisoQuantities
 import NIOCore
 
 /// What `fiso-flow wasm validate MODULE` reports: whether the file is a module this runtime can
@@ -266,9 +267,9 @@ public struct WasmModuleReport: Sendable {
         }
         guard let memory = imported.first ?? info.memories.first else { return "none" }
         let page = UInt64(WasmModuleInfo.pageSize)
-        var text = "\(memory.minimum) pages initial (\(WasmQuantity.formatBytes(Int(memory.minimum * page))))"
+        var text = "\(memory.minimum) pages initial (\(ByteSize.formatQuantity(Int(memory.minimum * page))))"
         if let maximum = memory.maximum {
-            text += ", at most \(maximum) pages (\(WasmQuantity.formatBytes(Int(maximum * page))))"
+            text += ", at most \(maximum) pages (\(ByteSize.formatQuantity(Int(maximum * page))))"
         } else {
             text += ", no maximum"
         }

@@ -1,5 +1,6 @@
 @_spi(WASIPlatform) import WASI
 @_spi(Fuzzing) import WasmKit
+import FisoQuantities
 import WasmKitWASI
 
 /// Thrown from a host call made after the call's deadline, to stop a module that is still calling
@@ -156,7 +157,7 @@ final class WasmKitCompiledModule: CompiledWasmModule {
     func outOfMemory(limiter: MemoryLimiter, denied: Int, after failure: String) -> WasmError {
         .outOfMemory(
             limitBytes: limiter.limitBytes,
-            detail: "growing to \(WasmQuantity.formatBytes(denied)) was denied, then \(failure)"
+            detail: "growing to \(ByteSize.formatQuantity(denied)) was denied, then \(failure)"
         )
     }
 

@@ -1,3 +1,4 @@
+import FisoQuantities
 import Foundation
 import Glibc
 import Synchronization
@@ -277,7 +278,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
         func outOfMemory(after failure: String) -> WasmError {
             .outOfMemory(
                 limitBytes: limits.memoryBytes,
-                detail: "memory was at \(WasmQuantity.formatBytes(memoryBytes ?? 0)) when a growth was denied, "
+                detail: "memory was at \(ByteSize.formatQuantity(memoryBytes ?? 0)) when a growth was denied, "
                     + "then \(failure)"
             )
         }
@@ -300,7 +301,7 @@ final class WasmtimeCompiledModule: CompiledWasmModule {
                 return .failed(
                     .outOfMemory(
                         limitBytes: limits.memoryBytes,
-                        detail: "the module's initial memory of \(WasmQuantity.formatBytes(initialMemoryBytes)) "
+                        detail: "the module's initial memory of \(ByteSize.formatQuantity(initialMemoryBytes)) "
                             + "is above it: \(message)"
                     )
                 )

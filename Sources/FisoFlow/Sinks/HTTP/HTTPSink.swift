@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FisoQuantities
 import Foundation
 import NIOCore
 import NIOHTTP1

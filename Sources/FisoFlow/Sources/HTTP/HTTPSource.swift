@@ -1,4 +1,5 @@
 import FisoJSON
+import FisoQuantities
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,5 @@
 import FisoKafka
+import FisoQuantities
 import Foundation
 import Logging
 import Synchronization
