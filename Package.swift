@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "FisoKafka", targets: ["FisoKafka"]),
         .library(name: "FisoGRPC", targets: ["FisoGRPC"]),
         .library(name: "FisoFlow", targets: ["FisoFlow"]),
+        .library(name: "FisoKafkaTesting", targets: ["FisoKafkaTesting"]),
     ],
     dependencies: [
         // Keep at most one trait per dependency: SwiftPM 6.3 re-orders trait flags on every
@@ -41,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: Libraries that know nothing of flows
@@ -63,7 +65,14 @@ let package = Package(
         ),
         .target(
             name: "FisoCEL",
-            dependencies: ["FisoJSON"],
+            dependencies: ["FisoJSON", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // The CEL conformance suite's case format and runner, for the `cel-conformance` tool and the
+        // conformance tests; flows never load it.
+        .target(
+            name: "FisoCELConformance",
+            dependencies: ["FisoCEL", "FisoJSON"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -71,12 +80,30 @@ let package = Package(
             dependencies: [
                 "FisoJSON",
                 "FisoQuantities",
+                "FisoConcurrency",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "WASI", package: "WasmKit"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Tools around the engine that production flows do not need: ConfigMap generation and the
+        // per-call benchmark behind `fiso-flow wasm bench`.
+        .target(
+            name: "FisoWasmTooling",
+            dependencies: [
+                "FisoWasm",
+                "FisoJSON",
+                "FisoQuantities",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -86,7 +113,21 @@ let package = Package(
             name: "FisoKafka",
             dependencies: [
                 "CRdKafka",
+                "FisoConcurrency",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A throw-away Kafka-protocol broker (tansu) for tests and benchmarks, as HummingbirdTesting
+        // is to Hummingbird: never linked into the runtime.
+        .target(
+            name: "FisoKafkaTesting",
+            dependencies: [
+                "FisoKafka",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -95,6 +136,8 @@ let package = Package(
         .target(
             name: "FisoGRPC",
             dependencies: [
+                "FisoConcurrency",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -115,6 +158,9 @@ let package = Package(
                 "FisoWasm",
                 "FisoKafka",
                 "FisoGRPC",
+                "FisoConcurrency",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,6 +170,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -136,7 +184,13 @@ let package = Package(
             dependencies: [
                 "FisoFlow",
                 "FisoQuantities",
+                "FisoWasm",
+                "FisoWasmTooling",
+                "FisoJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,6 +198,8 @@ let package = Package(
             name: "CELConformance",
             dependencies: [
                 "FisoCEL",
+                "FisoCELConformance",
+                "FisoJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -155,8 +211,10 @@ let package = Package(
                 "FisoCEL",
                 "FisoJSON",
                 "FisoWasm",
+                "FisoWasmTooling",
                 "FisoGRPC",
                 "FisoKafka",
+                "FisoKafkaTesting",
                 "CRdKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -165,6 +223,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -191,18 +254,32 @@ let package = Package(
         ),
         .testTarget(
             name: "FisoCELTests",
-            dependencies: ["FisoCEL", "FisoJSON"],
+            dependencies: ["FisoCEL", "FisoCELConformance", "FisoJSON"],
+            swiftSettings: swiftSettings
+        ),
+        // Helpers the WASM test targets share: the example modules, hand-assembled modules, a
+        // thread for blocking work.
+        .target(
+            name: "FisoWasmTestSupport",
+            dependencies: ["FisoWasm", "FisoJSON"],
+            path: "Tests/FisoWasmTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FisoWasmTests",
-            dependencies: ["FisoWasm"],
+            dependencies: ["FisoWasm", "FisoWasmTestSupport", "FisoJSON", "FisoQuantities"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FisoWasmToolingTests",
+            dependencies: ["FisoWasmTooling", "FisoWasm", "FisoWasmTestSupport", "FisoJSON"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FisoKafkaTests",
             dependencies: [
                 "FisoKafka",
+                "FisoKafkaTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -212,22 +289,74 @@ let package = Package(
             name: "FisoGRPCTests",
             dependencies: [
                 "FisoGRPC",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
+        // What the runtime's test targets share: a test receiver, temporary flow directories, a
+        // running server, child processes.
+        .target(
+            name: "FisoFlowTestSupport",
+            dependencies: [
+                "FisoFlow",
+                "FisoJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/FisoFlowTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FisoFlowTests",
             dependencies: [
                 "FisoFlow",
+                "FisoFlowTestSupport",
                 "FisoKafka",
+                "FisoConcurrency",
+                "FisoGRPC",
+                "FisoJSON",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "FisoWasm",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Tests that need a Kafka-protocol broker or the real `fiso-flow` process (signals, exit
+        // codes, the drain bound, the deployment assets).
+        .testTarget(
+            name: "FisoFlowIntegrationTests",
+            dependencies: [
+                "FisoFlow",
+                "FisoFlowTestSupport",
+                "FisoJSON",
+                "FisoKafka",
+                "FisoKafkaTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -6,4 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh build
 swift build -c release --product fiso-flow
+# Use the Python wasmtime package's library when there is one (a development convenience that
+# production does not have); without a library the module runs on WasmKit.
+export FISO_WASMTIME_SEARCH_PYTHON="${FISO_WASMTIME_SEARCH_PYTHON:-1}"
 exec .build/release/fiso-flow run --config examples/quickstart "$@"

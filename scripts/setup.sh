@@ -29,9 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$profile" = "test" ]; then
-    if ! python3 -c 'import wasmtime' 2>/dev/null; then
-        echo "setup: installing wasmtime with pip" >&2
-        python3 -m pip install -q wasmtime >&2
+    # The Wasmtime engine accepts Wasmtime 50 only (its C API is declared for that version), and
+    # tests find this library through FISO_WASMTIME_SEARCH_PYTHON=1 (scripts/test.sh sets it).
+    if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("wasmtime").split(".")[0] != "50")' 2>/dev/null; then
+        echo "setup: installing wasmtime 50 with pip" >&2
+        python3 -m pip install -q 'wasmtime==50.*' >&2
     fi
     # kubectl renders deploy/ (`kubectl kustomize`) in the deployment tests. deploy/ needs kubectl
     # 1.21+ (its built-in kustomize v4+); Debian 12's kubernetes-client is 1.20, so an older or

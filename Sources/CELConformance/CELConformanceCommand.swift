@@ -1,5 +1,6 @@
 import ArgumentParser
 import FisoCEL
+import FisoCELConformance
 import FisoJSON
 import Foundation
 

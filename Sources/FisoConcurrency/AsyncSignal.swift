@@ -90,3 +90,16 @@ extension AsyncSignal where Value == Void {
     @discardableResult
     public func fire() -> Bool { fire(()) }
 }
+
+extension AsyncSignal {
+    /// Runs `body` until it returns or this signal fires, whichever comes first. When the signal
+    /// fires first, `body`'s task is cancelled, and this returns once `body` has returned.
+    public func cancelling(_ body: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await body() }
+            group.addTask { _ = try? await self.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

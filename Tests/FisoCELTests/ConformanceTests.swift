@@ -1,4 +1,5 @@
 import FisoCEL
+import FisoCELConformance
 import FisoJSON
 import Foundation
 import Testing

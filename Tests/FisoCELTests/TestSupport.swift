@@ -1,4 +1,5 @@
 import FisoCEL
+import FisoCELConformance
 import FisoJSON
 
 /// Compiles and evaluates `source` with the given variables declared and bound.

@@ -21,16 +21,17 @@ import Testing
         let semaphore = AsyncSemaphore(permits: 1)
         try await semaphore.acquire()
         let order = NIOLockedValueBox<[Int]>([])
-        let tasks = (0..<5).map { number in
-            Task {
-                try await semaphore.acquire()
-                order.withLockedValue { $0.append(number) }
-                semaphore.release()
-            }
-        }
-        // Queue them one at a time so that the order they asked in is known.
-        for queued in 1...5 {
-            while semaphore.counts.waiting < queued { try await Task.sleep(for: .milliseconds(1)) }
+        // Start them one at a time, each once the one before is queued, so the order they asked in
+        // is known.
+        var tasks: [Task<Void, any Error>] = []
+        for number in 0..<5 {
+            tasks.append(
+                Task {
+                    try await semaphore.acquire()
+                    order.withLockedValue { $0.append(number) }
+                    semaphore.release()
+                })
+            while semaphore.counts.waiting < number + 1 { try await Task.sleep(for: .milliseconds(1)) }
         }
         semaphore.release()
         for task in tasks { try await task.value }

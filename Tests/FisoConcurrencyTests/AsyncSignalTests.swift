@@ -61,3 +61,27 @@ import Testing
         #expect(await task.value == 3)
     }
 }
+
+@Suite struct CancellingTests {
+    @Test func theBodyIsCancelledWhenTheSignalFires() async {
+        let signal = AsyncSignal<Void>()
+        let sawCancellation = AsyncSignal<Bool>()
+        Task {
+            try? await Task.sleep(for: .milliseconds(20))
+            signal.fire()
+        }
+        await signal.cancelling {
+            let slept: Void? = try? await Task.sleep(for: .seconds(60))
+            sawCancellation.fire(slept == nil && Task.isCancelled)
+        }
+        #expect(sawCancellation.value == true)
+    }
+
+    @Test func aBodyThatReturnsFirstEndsTheWaitWithoutTheSignal() async {
+        let signal = AsyncSignal<Void>()
+        let ran = AsyncSignal<Void>()
+        await signal.cancelling { ran.fire() }
+        #expect(ran.isFired)
+        #expect(!signal.isFired)
+    }
+}

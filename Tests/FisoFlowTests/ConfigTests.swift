@@ -1,3 +1,4 @@
+import FisoFlowTestSupport
 import FisoWasm
 import Foundation
 import Testing
@@ -92,7 +93,7 @@ private let minimal = """
               commitPolicy: sink_or_dlq
             """
         let flow = try parse(
-            text, clusters: ["main": KafkaClusterDefinition(brokers: ["k:9092"])], registry: .everythingAvailable
+            text, clusters: ["main": KafkaClusterDefinition(brokers: ["k:9092"])], registry: .standard
         ).get()
         let source = try #require(flow.source.settings as? KafkaSourceSettings)
         #expect(source.cluster == "main")
@@ -314,23 +315,10 @@ private let minimal = """
               commitPolicy: kafka_transaction
             """
         let found = problems(
-            text, clusters: ["a": KafkaClusterDefinition(brokers: ["h:1"])], registry: .everythingAvailable
+            text, clusters: ["a": KafkaClusterDefinition(brokers: ["h:1"])], registry: .standard
         )
         #expect(found.contains { $0.path == "errorHandling.commitPolicy" && $0.message.contains("needs a kafka sink") })
         #expect(found.contains { $0.path == "errorHandling.transactionalId" && $0.message.contains("is required") })
-    }
-
-    @Test func aTypeWithoutRuntimeIsNamedAsUnavailable() {
-        var registry = ComponentRegistry.standard
-        registry.sinks = registry.sinks.map { $0.name == "stdout" ? $0.unavailableForTests : $0 }
-        guard case .failure(let error) = parse(minimal, registry: registry) else {
-            Issue.record("expected a failure")
-            return
-        }
-        #expect(
-            error.problems.contains {
-                $0.path == "sink.type" && $0.message.contains("\"stdout\" is recognised but not available")
-            })
     }
 
     @Test func problemDescriptionsNameFileLineAndPath() {
@@ -411,40 +399,5 @@ private let minimal = """
             let delay = jittered.delay(beforeRetry: 2, using: &generator)
             #expect(delay >= .milliseconds(100) && delay <= .milliseconds(300))
         }
-    }
-}
-
-extension ComponentRegistry {
-    /// Every standard type with a stand-in runtime, so parsing tests do not depend on what this
-    /// build runs.
-    static var everythingAvailable: ComponentRegistry {
-        ComponentRegistry(
-            sources: standard.sources.map(\.availableForTests), sinks: standard.sinks.map(\.availableForTests),
-            interceptors: standard.interceptors.map(\.availableForTests)
-        )
-    }
-}
-
-extension SourceType {
-    /// The same type with a stand-in runtime, so parsing tests do not depend on what this build runs.
-    var availableForTests: SourceType {
-        SourceType(name: name, configKeys: configKeys, parse: parse, makeSource: { _, _ in throw CancellationError() })
-    }
-}
-
-extension SinkType {
-    var availableForTests: SinkType {
-        SinkType(name: name, configKeys: configKeys, parse: parse, makeSink: { _, _ in throw CancellationError() })
-    }
-
-    var unavailableForTests: SinkType {
-        SinkType(name: name, configKeys: configKeys, parse: parse, makeSink: nil)
-    }
-}
-
-extension InterceptorType {
-    var availableForTests: InterceptorType {
-        InterceptorType(
-            name: name, configKeys: configKeys, parse: parse, makeInterceptor: { _, _ in throw CancellationError() })
     }
 }

@@ -1,10 +1,11 @@
 import FisoFlow
+import FisoFlowTestSupport
 import FisoGRPC
 import FisoJSON
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 private typealias EventClient = Fiso_Flow_V1_EventService.Client<HTTP2ClientTransport.Posix>
@@ -30,11 +31,11 @@ private func withTestEventServer<T: Sendable>(
     answer: @escaping @Sendable (Int, IncomingEvent) -> EventAck,
     _ body: @Sendable (_ port: Int, _ received: @Sendable () -> [IncomingEvent]) async throws -> T
 ) async throws -> T {
-    let received = Mutex<[IncomingEvent]>([])
+    let received = NIOLockedValueBox<[IncomingEvent]>([])
     let server = GRPCEventServer(
         configuration: GRPCServerConfiguration(address: HostPort(host: "127.0.0.1", port: 0))
     ) { event in
-        let number = received.withLock { list in
+        let number = received.withLockedValue { list in
             list.append(event)
             return list.count
         }
@@ -44,7 +45,7 @@ private func withTestEventServer<T: Sendable>(
         group.addTask { try await server.run() }
         let port = try await server.listeningPort()
         server.setServing(true)
-        let result = try await body(port) { received.withLock { $0 } }
+        let result = try await body(port) { received.withLockedValue { $0 } }
         await server.shutdown(gracePeriod: .seconds(5))
         try await group.waitForAll()
         return result

@@ -1,7 +1,8 @@
 import FisoFlow
+import FisoFlowTestSupport
 import FisoJSON
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 @Suite struct HTTPFlowTests {
@@ -131,9 +132,9 @@ import Testing
     }
 
     @Test func honoursRetryAfter() async throws {
-        let times = Mutex<[ContinuousClock.Instant]>([])
+        let times = NIOLockedValueBox<[ContinuousClock.Instant]>([])
         try await withTestReceiver({ number, _ in
-            times.withLock { $0.append(.now) }
+            times.withLockedValue { $0.append(.now) }
             return number == 1 ? .init(status: 429, headers: ["Retry-After": "1"]) : .init(status: 200, body: "{}")
         }) { receiver in
             let directory = try TemporaryDirectory()
@@ -144,7 +145,7 @@ import Testing
             try await withRunningServer(directory: directory.path) { server in
                 let reply = try await server.post("/in", "{}")
                 #expect(reply.status == 200)
-                let recorded = times.withLock { $0 }
+                let recorded = times.withLockedValue { $0 }
                 #expect(recorded.count == 2)
                 #expect(recorded[1] - recorded[0] >= .milliseconds(900))
             }

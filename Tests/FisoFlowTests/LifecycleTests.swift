@@ -1,7 +1,9 @@
+import FisoConcurrency
 import FisoFlow
+import FisoFlowTestSupport
 import FisoJSON
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 /// Sends requests from `workers` concurrent loops until `stop` is set; returns every status seen.
@@ -28,18 +30,19 @@ private func load(
 }
 
 final class Stop: Sendable {
-    private let flag = Mutex(false)
-    var isSet: Bool { flag.withLock { $0 } }
-    func set() { flag.withLock { $0 = true } }
+    private let flag = NIOLockedValueBox(false)
+    var isSet: Bool { flag.withLockedValue { $0 } }
+    func set() { flag.withLockedValue { $0 = true } }
 }
 
 @Suite struct ReadinessTests {
     @Test func readyzIsUnavailableUntilEveryFlowStarted() async throws {
-        let gate = TestGate()
+        let (gateName, gate) = TestGates.make()
         var components = ComponentRegistry.standard
-        components.sources.append(.gated(gate))
+        components.sources.append(GatedSourceSettings.self)
         let directory = try TemporaryDirectory()
-        try directory.write("gated.yaml", "name: gated\nsource: {type: gated}\nsink: {type: stdout}\n")
+        try directory.write(
+            "gated.yaml", "name: gated\nsource: {type: gated, config: {gate: \(gateName)}}\nsink: {type: stdout}\n")
         try await withRunningServer(directory: directory.path, components: components, waitForReady: false) { server in
             try await waitUntil("the metrics port is bound") { server.server.metricsPort.port != nil }
             let starting = try await server.get(port: server.metricsPort, "/readyz")
@@ -47,7 +50,7 @@ final class Stop: Sendable {
             #expect(try JSONValue(parsing: starting.body)["phase"] == "starting")
             let health = try await server.get(port: server.metricsPort, "/healthz")
             #expect(health.status == 200, "alive while starting")
-            gate.open()
+            gate.fire()
             try await waitUntil("readyz answers 200") {
                 (try? await server.get(port: server.metricsPort, "/readyz").status) == 200
             }
@@ -60,7 +63,7 @@ final class Stop: Sendable {
         try await withTestReceiver({ _, _ in .init(status: 200, body: "{}", delay: .milliseconds(1500)) }) { receiver in
             let directory = try TemporaryDirectory()
             try directory.write("slow.yaml", httpFlow(name: "slow", sinkURL: receiver.url))
-            let observed = Mutex<[Int]>([])
+            let observed = NIOLockedValueBox<[Int]>([])
             try await withRunningServer(directory: directory.path) { server in
                 #expect(try await server.get(port: server.metricsPort, "/readyz").status == 200)
                 async let reply = server.post("/in", "{}")
@@ -73,14 +76,14 @@ final class Stop: Sendable {
                 }
                 try await waitUntil("readyz answers 503") {
                     let status = try? await server.get(port: metricsPort, "/readyz").status
-                    if let status { observed.withLock { $0.append(status) } }
+                    if let status { observed.withLockedValue { $0.append(status) } }
                     return status == 503
                 }
                 _ = client
                 let finished = try await reply
                 #expect(finished.status == 200, "the event in flight completes during the drain")
             }
-            #expect(observed.withLock { $0.last } == 503)
+            #expect(observed.withLockedValue { $0.last } == 503)
         }
     }
 }
@@ -165,13 +168,15 @@ final class Stop: Sendable {
     }
 
     @Test func aFlowThatFailsToStartDoesNotStopTheOthers() async throws {
-        let gate = TestGate()
+        let (gateName, _) = TestGates.make(failing: true)
         var registry = ComponentRegistry.standard
-        registry.sources.append(.gated(gate, failing: true))
+        registry.sources.append(GatedSourceSettings.self)
         let components = registry
         try await withTestReceiver { receiver in
             let directory = try TemporaryDirectory()
-            try directory.write("broken.yaml", "name: broken\nsource: {type: gated}\nsink: {type: stdout}\n")
+            try directory.write(
+                "broken.yaml",
+                "name: broken\nsource: {type: gated, config: {gate: \(gateName)}}\nsink: {type: stdout}\n")
             try directory.write("good.yaml", httpFlow(name: "good", sinkURL: receiver.url))
             try await withRunningServer(directory: directory.path, components: components) { server in
                 let reply = try await server.post("/in", "{}")
@@ -184,35 +189,47 @@ final class Stop: Sendable {
     }
 }
 
-/// A gate a test opens to let the `gated` test source finish starting.
-final class TestGate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+/// Gates a test opens to let a `gated` test source finish starting, by name, so that a flow file
+/// can say which gate its source waits for: `source: {type: gated, config: {gate: NAME}}`.
+enum TestGates {
+    private static let gates = NIOLockedValueBox<[String: (gate: AsyncSignal<Void>, failing: Bool)]>([:])
 
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
+    /// A new gate; `failing` makes the source fail at once instead of waiting.
+    static func make(failing: Bool = false) -> (name: String, gate: AsyncSignal<Void>) {
+        let name = "gate-\(UInt64.random(in: 0...UInt64.max))"
+        let gate = AsyncSignal<Void>()
+        gates.withLockedValue { $0[name] = (gate, failing) }
+        return (name, gate)
     }
 
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLock { state in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if open { continuation.resume() }
-        }
+    static func named(_ name: String) -> (gate: AsyncSignal<Void>, failing: Bool)? {
+        gates.withLockedValue { $0[name] }
     }
 }
 
-struct GatedSourceSettings: SourceSettings {}
+/// `source.type: gated`: a source that starts only when its test opens the gate (or fails at once).
+struct GatedSourceSettings: SourceSettings {
+    static let typeName = "gated"
+    static let configKeys = ["gate"]
+    let gate: AsyncSignal<Void>
+    let failing: Bool
+
+    static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        guard let name = config["gate"].requiredString() else { return nil }
+        guard let entry = TestGates.named(name) else {
+            config["gate"].problem("no test gate \(name)")
+            return nil
+        }
+        return GatedSourceSettings(gate: entry.gate, failing: entry.failing)
+    }
+
+    func makeComponent(context: FlowBuildContext) async throws -> any EventSource {
+        GatedSource(gate: gate, failing: failing)
+    }
+}
 
 struct GatedSource: EventSource {
-    let gate: TestGate
+    let gate: AsyncSignal<Void>
     let failing: Bool
     var description: String { "gated" }
 
@@ -222,19 +239,9 @@ struct GatedSource: EventSource {
 
     func run(pipeline: Pipeline, lifecycle: SourceLifecycle) async throws {
         if failing { throw StartFailure() }
-        await gate.wait()
+        try await gate.wait()
         lifecycle.markStarted()
-        await lifecycle.waitForStopRequest()
-        await pipeline.drain()
-    }
-}
-
-extension SourceType {
-    /// A source that starts only when the test opens its gate (or fails at once).
-    static func gated(_ gate: TestGate, failing: Bool = false) -> SourceType {
-        SourceType(
-            name: "gated", configKeys: [], parse: { _, _ in GatedSourceSettings() },
-            makeSource: { _, _ in GatedSource(gate: gate, failing: failing) }
-        )
+        try? await lifecycle.waitForStopRequest()
+        try? await pipeline.drain()
     }
 }

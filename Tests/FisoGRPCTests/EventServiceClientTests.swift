@@ -1,7 +1,7 @@
 import FisoGRPC
 import Foundation
 import GRPCCore
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 /// An EventService that fails the first `failures` calls with `code`, then acknowledges; it records
@@ -16,7 +16,7 @@ private final class ScriptedEventService: Fiso_Flow_V1_EventService.ServiceProto
     let failures: Int
     let code: RPCError.Code
     let delay: Duration?
-    let received = Mutex<[Received]>([])
+    let received = NIOLockedValueBox<[Received]>([])
 
     init(failures: Int = 0, code: RPCError.Code = .unavailable, delay: Duration? = nil) {
         self.failures = failures
@@ -31,7 +31,7 @@ private final class ScriptedEventService: Fiso_Flow_V1_EventService.ServiceProto
         for (key, value) in request.metadata {
             if case .string(let text) = value { metadata[key] = text }
         }
-        let call = received.withLock { calls in
+        let call = received.withLockedValue { calls in
             calls.append(Received(event: request.message, metadata: metadata, peer: context.remotePeer))
             return calls.count
         }
@@ -82,7 +82,7 @@ struct EventServiceClientTests {
             #expect(delivered?.cloudEventID == "ce-3")
             #expect(delivered?.eventID == "ce-9")
             // One connection carried all three calls.
-            let peers = Set(service.received.withLock { $0.map(\.peer) })
+            let peers = Set(service.received.withLockedValue { $0.map(\.peer) })
             #expect(peers.count == 1)
         }
     }
@@ -180,7 +180,7 @@ struct EventServiceClientTests {
             )
             await client.shutdown()
         }
-        let received = try #require(service.received.withLock { $0.first })
+        let received = try #require(service.received.withLockedValue { $0.first })
         #expect(received.metadata["x-correlation-id"] == "corr-1")
         #expect(received.metadata["traceparent"] == "00-abc-def-01")
         #expect(received.metadata["content-type"] != "text/plain")

@@ -1,6 +1,7 @@
 import FisoGRPC
 import Foundation
 import GRPCCore
+import NIOConcurrencyHelpers
 import Synchronization
 import Testing
 
@@ -8,9 +9,9 @@ import Testing
 struct EventServiceTests {
     @Test("Send: the handler sees payload, headers, id and content type; the Ack comes back")
     func unaryRoundTrip() async throws {
-        let seen = Mutex<[IncomingEvent]>([])
+        let seen = NIOLockedValueBox<[IncomingEvent]>([])
         let handler: EventHandler = { event in
-            seen.withLock { $0.append(event) }
+            seen.withLockedValue { $0.append(event) }
             var reply = Fiso_Flow_V1_SinkReply(statusCode: 201, body: Array("created".utf8), contentType: "text/plain")
             reply.statusCode = 201
             return .delivered(cloudEventID: "ce-1", sinkReply: reply)
@@ -38,7 +39,7 @@ struct EventServiceTests {
                 #expect(ack.sinkReply.contentType == "text/plain")
             }
         }
-        let events = seen.withLock { $0 }
+        let events = seen.withLockedValue { $0 }
         #expect(events.count == 1)
         let event = try #require(events.first)
         #expect(String(decoding: event.payload, as: UTF8.self) == #"{"order":42}"#)
@@ -61,9 +62,9 @@ struct EventServiceTests {
     @Test("Stream: 10,000 events arrive in order, each with exactly one Ack, in order")
     func tenThousandInOrder() async throws {
         let count = 10_000
-        let handled = Mutex<[UInt64]>([])
+        let handled = NIOLockedValueBox<[UInt64]>([])
         let handler: EventHandler = { event in
-            handled.withLock { $0.append(event.sequence) }
+            handled.withLockedValue { $0.append(event.sequence) }
             return .delivered(cloudEventID: "ce-\(event.sequence)")
         }
         let outcome = try await withEventServer(options: .init(maxPendingAcks: 64), handler: handler) { _, port in
@@ -77,7 +78,7 @@ struct EventServiceTests {
         #expect(outcome.acks.map(\.eventID) == (1...count).map { "e-\($0)" })
         #expect(outcome.acks.allSatisfy { $0.status == .ok && $0.cloudEventID == "ce-\($0.sequence)" })
         // The handler saw every event once, in stream order.
-        #expect(handled.withLock { $0 } == (1...count).map { UInt64($0) })
+        #expect(handled.withLockedValue { $0 } == (1...count).map { UInt64($0) })
     }
 
     @Test("Stream with concurrent handling still acknowledges in order")
@@ -161,11 +162,11 @@ struct EventServiceTests {
     func sequentialHandlingByDefault() async throws {
         let active = Atomic<Int>(0)
         let peak = Atomic<Int>(0)
-        let order = Mutex<[UInt64]>([])
+        let order = NIOLockedValueBox<[UInt64]>([])
         let handler: EventHandler = { event in
             let now = active.add(1, ordering: .relaxed).newValue
             _ = peak.max(now, ordering: .relaxed)
-            order.withLock { $0.append(event.sequence) }
+            order.withLockedValue { $0.append(event.sequence) }
             try? await Task.sleep(for: .microseconds(200))
             active.subtract(1, ordering: .relaxed)
             return .delivered(cloudEventID: "x")
@@ -177,14 +178,14 @@ struct EventServiceTests {
         }
         #expect(outcome.acks.count == 200)
         #expect(peak.load(ordering: .relaxed) == 1)
-        #expect(order.withLock { $0 } == (1...200).map { UInt64($0) })
+        #expect(order.withLockedValue { $0 } == (1...200).map { UInt64($0) })
     }
 
     @Test("Stream metadata reaches every event of the stream; the event's own headers win")
     func streamMetadataBecomesHeaders() async throws {
-        let seen = Mutex<[IncomingEvent]>([])
+        let seen = NIOLockedValueBox<[IncomingEvent]>([])
         let handler: EventHandler = { event in
-            seen.withLock { $0.append(event) }
+            seen.withLockedValue { $0.append(event) }
             return .delivered(cloudEventID: "x")
         }
         var events = (1...3).map(numberedEvent)
@@ -199,7 +200,7 @@ struct EventServiceTests {
                 try await streamEvents(streamed, client: EventClient(wrapping: connection), metadata: streamMetadata)
             }
         }
-        let received = seen.withLock { $0 }.sorted { $0.sequence < $1.sequence }
+        let received = seen.withLockedValue { $0 }.sorted { $0.sequence < $1.sequence }
         #expect(received.map { $0.header("x-source") } == ["stream", "event-2", "stream"])
         #expect(received.allSatisfy { $0.header("x-correlation-id") == "abc" && $0.call == .stream })
         #expect(

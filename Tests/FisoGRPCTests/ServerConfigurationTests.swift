@@ -132,4 +132,25 @@ struct ServerConfigurationTests {
         ])
         #expect(back.map(\.key) == ["x-upper", "x-ok"])
     }
+
+    @Test("grpc-timeout becomes the event's deadline")
+    func deadlineFromTimeout() {
+        let now = ContinuousClock.now
+        func deadline(_ value: String?) -> ContinuousClock.Instant? {
+            var metadata = Metadata()
+            if let value { metadata.addString(value, forKey: "grpc-timeout") }
+            return HeaderMetadata.deadline(of: metadata, now: now)
+        }
+        #expect(deadline(nil) == nil)
+        #expect(deadline("100m") == now + .milliseconds(100))
+        #expect(deadline("2S") == now + .seconds(2))
+        #expect(deadline("1H") == now + .seconds(3600))
+        #expect(deadline("3M") == now + .seconds(180))
+        #expect(deadline("250u") == now + .microseconds(250))
+        #expect(deadline("7n") == now + .nanoseconds(7))
+        #expect(deadline("123456789S") == nil, "more than 8 digits")
+        #expect(deadline("10x") == nil)
+        #expect(deadline("S") == nil)
+        #expect(deadline("-1S") == nil)
+    }
 }

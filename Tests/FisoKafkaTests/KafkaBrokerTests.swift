@@ -1,4 +1,5 @@
 import FisoKafka
+import FisoKafkaTesting
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import FisoJSON
 import FisoWasm
+import FisoWasmTestSupport
 import Foundation
 import Testing
 
@@ -39,6 +40,7 @@ import Testing
             #expect(output.headers == ["X-Request": "\(index)", "X-WASM-Processed": "true"])
         }
         #expect(highestRunning.value <= 3)
+        #expect((1...3).contains(transformer.peakConcurrency))
         #expect(transformer.concurrency.running == 0)
         #expect(transformer.concurrency.waiting == 0)
     }

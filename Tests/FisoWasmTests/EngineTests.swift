@@ -1,4 +1,5 @@
 import FisoWasm
+import FisoWasmTestSupport
 import Testing
 
 /// The engine protocol on its own, as another engine or mode would plug into it.

@@ -1,86 +1,11 @@
 import FisoWasm
+import FisoWasmTestSupport
 import Foundation
 import Testing
 
-/// What `fiso-flow wasm validate` reports.
+/// What a module declares, read without compiling it (``WasmModuleInfo``), and the WASI functions
+/// the runtime provides.
 @Suite struct InspectionTests {
-    @Test func validCModule() async throws {
-        let report = try await Blocking.run {
-            WasmModuleReport.inspect(path: ExampleModules.path("enrich-c/enrich.wasm"))
-        }
-        print(report.rendered())
-        #expect(report.isValid)
-        #expect(report.problems.isEmpty)
-        #expect(report.warnings.isEmpty)
-        #expect(report.compiled?.engine == "wasmkit")
-        #expect(report.imports.map(\.entry.name).contains("fd_write"))
-        #expect(report.imports.allSatisfy { $0.status == .provided })
-        let text = report.rendered()
-        #expect(text.contains("kind:      WASI command (exports _start)"))
-        #expect(text.contains("memory:    "))
-        #expect(text.contains("wasi_snapshot_preview1.fd_write (i32, i32, i32, i32) -> i32  provided"))
-        #expect(text.contains("configmap: fits"))
-        #expect(text.hasSuffix("valid: enrich.wasm can run as a Fiso-Flow wasm interceptor\n"))
-    }
-
-    @Test func gzipModule() async throws {
-        let report = try await Blocking.run {
-            WasmModuleReport.inspect(path: ExampleModules.path("enrich-c/enrich.wasm.gz"))
-        }
-        #expect(report.isValid)
-        #expect(report.isGzipped)
-        #expect(report.rendered().contains("stored gzip-compressed in"))
-    }
-
-    /// The standard-Go module is over the ConfigMap limit: a warning with the advice, not an error.
-    @Test func largeGoModuleGetsConfigMapAdvice() async throws {
-        let report = try await Blocking.run {
-            WasmModuleReport.inspect(path: ExampleModules.path("enrich-go/enrich.wasm"))
-        }
-        print(report.rendered())
-        #expect(report.isValid)
-        #expect((report.fileSize ?? 0) > WasmModuleReport.configMapLimit)
-        #expect(report.warnings.count == 1)
-        #expect(report.warnings.first?.contains("more than the 1 MiB (1048576 bytes) a ConfigMap can hold") == true)
-        #expect(report.warnings.first?.contains("-ldflags=\"-s -w\"") == true)
-        #expect(report.warnings.first?.contains("init container") == true)
-        #expect(report.rendered().contains("configmap: too large"))
-    }
-
-    @Test func unknownImportIsReported() async throws {
-        let directory = try TemporaryDirectory()
-        try directory.write("bad.wasm", TestModules.unknownImport)
-        let report = try await Blocking.run { WasmModuleReport.inspect(path: directory.file("bad.wasm")) }
-        #expect(!report.isValid)
-        #expect(report.imports.first?.status == .missing("only wasi_snapshot_preview1 functions are provided"))
-        let text = report.rendered()
-        #expect(text.contains("env.log (i32) -> ()  MISSING: only wasi_snapshot_preview1 functions are provided"))
-        #expect(text.hasSuffix("invalid: bad.wasm cannot run here\n"))
-    }
-
-    @Test func reactorIsNotACommand() async throws {
-        let directory = try TemporaryDirectory()
-        try directory.write("reactor.wasm", TestModules.reactor)
-        let report = try await Blocking.run { WasmModuleReport.inspect(path: directory.file("reactor.wasm")) }
-        #expect(!report.isValid)
-        #expect(report.problems.first?.contains("it exports _initialize: a reactor") == true)
-    }
-
-    @Test func missingFile() async throws {
-        let report = try await Blocking.run { WasmModuleReport.inspect(path: "/nonexistent/enrich.wasm") }
-        #expect(!report.isValid)
-        #expect(report.problems == ["wasm module not found path=/nonexistent/enrich.wasm"])
-    }
-
-    @Test func invalidFunctionBodyFailsCompilation() async throws {
-        let directory = try TemporaryDirectory()
-        try directory.write("invalid.wasm", TestModules.invalidFunctionBody)
-        let report = try await Blocking.run { WasmModuleReport.inspect(path: directory.file("invalid.wasm")) }
-        #expect(!report.isValid)
-        #expect(report.compiled == nil)
-        print(report.problems)
-    }
-
     @Test func moduleInfoOfTheCExample() throws {
         let info = try WasmModuleInfo(reading: try ExampleModules.bytes("enrich-c/enrich.wasm"))
         #expect(Set(info.imports.map(\.name)).isSuperset(of: ["fd_read", "fd_write", "proc_exit"]))
@@ -105,21 +30,70 @@ import Testing
     }
 }
 
-/// `fiso-flow wasm validate --mode reactor`: the reactor ABI's exports instead of `_start`.
-@Suite struct ReactorInspectionTests {
-    @Test func reactorModulesAreCheckedForTheReactorABI() async throws {
-        let (reactor, command, missing) = try await Blocking.run {
-            (
-                WasmModuleReport.inspect(path: ExampleModules.path("enrich-reactor-c/enrich.wasm"), mode: .reactor),
-                WasmModuleReport.inspect(path: ExampleModules.path("enrich-c/enrich.wasm"), mode: .reactor),
-                WasmModuleReport.inspect(
-                    path: ExampleModules.path("faults/reactor-missing-handle.wasm"), mode: .reactor)
-            )
+/// ``WasmModuleInfo`` read with WasmParser: signatures resolved across imports and definitions,
+/// sections noticed, malformed binaries refused with their position.
+@Suite struct ModuleInfoTests {
+    /// `(module (type (func)) (func) (start 0))` with a custom section `hello` at the end.
+    static let startAndCustomSection: [UInt8] = [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+        0x08, 0x01, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, 0x00, 0x06, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+    ]
+
+    @Test func exportsAndImportsCarryTheirTypes() throws {
+        let info = try WasmModuleInfo(reading: TestModules.unknownImport)
+        #expect(info.imports.count == 1)
+        #expect(info.imports.first?.module == "env")
+        #expect(info.imports.first?.kind == .function(WasmModuleInfo.Signature(parameters: [.i32], results: [])))
+        // `_start` is function 1: after the imported one, so its type comes from the function section.
+        #expect(info.export(named: "_start")?.kind == .function(WasmModuleInfo.Signature(parameters: [], results: [])))
+        let memory = WasmModuleInfo.Limits(minimum: 1, maximum: nil, isShared: false, is64Bit: false)
+        #expect(info.export(named: "memory")?.kind == .memory(memory))
+        #expect(info.memories == [memory])
+        #expect(info.definedFunctionCount == 1)
+        #expect(!info.hasStartSection)
+        #expect(info.customSectionNames.isEmpty)
+    }
+
+    @Test func startAndCustomSectionsAreNoticed() throws {
+        let info = try WasmModuleInfo(reading: Self.startAndCustomSection)
+        #expect(info.hasStartSection)
+        #expect(info.customSectionNames == ["hello"])
+        #expect(info.exports.isEmpty)
+        #expect(info.memories.isEmpty)
+    }
+
+    @Test func goExampleSignatures() throws {
+        let info = try WasmModuleInfo(reading: try ExampleModules.bytes("enrich-go/enrich.wasm"))
+        #expect(info.export(named: "_start")?.kind == .function(WasmModuleInfo.Signature(parameters: [], results: [])))
+        let fdWrite = info.imports.first { $0.name == "fd_write" }
+        #expect(fdWrite?.kind == .function(WASIFunctions.provided["fd_write"]))
+        #expect(info.definedFunctionCount > 1000)
+    }
+
+    @Test func malformedBinariesSayWhatAndWhere() {
+        func error(_ bytes: [UInt8]) -> WasmBinaryError? {
+            do {
+                _ = try WasmModuleInfo(reading: bytes)
+                return nil
+            } catch {
+                return error
+            }
         }
-        #expect(reactor.isValid, "\(reactor.problems)")
-        #expect(reactor.rendered().contains("Fiso reactor (exports fiso_alloc, fiso_handle)"))
-        #expect(reactor.compiled != nil)
-        #expect(command.problems.first?.hasPrefix("not a reactor: no exported fiso_alloc function") == true)
-        #expect(missing.problems.first?.hasPrefix("not a reactor: no exported fiso_handle function") == true)
+        #expect(
+            error(Array("hello, world\n".utf8))?.description
+                == "not a WebAssembly binary (no \\0asm magic number) (at byte 0)")
+        #expect(
+            error([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00])?.reason.hasPrefix(
+                "unsupported WebAssembly binary version") == true)
+        let truncated = error(Array(TestModules.minimalCommand.dropLast(3)))
+        #expect(truncated != nil)
+        #expect(truncated.map { $0.offset > 8 && $0.offset <= TestModules.minimalCommand.count } == true)
+        // The position is said once, in our words.
+        #expect(truncated?.description.contains("offset 0x") == false)
+        #expect(truncated?.description.hasSuffix("(at byte \(truncated?.offset ?? -1))") == true)
+        // A section out of order (the function section after the code section).
+        var outOfOrder = Array(TestModules.minimalCommand[0..<8])
+        outOfOrder += [0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, 0x03, 0x02, 0x01, 0x00]
+        #expect(error(outOfOrder) != nil)
     }
 }

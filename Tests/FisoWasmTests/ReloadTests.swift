@@ -1,5 +1,6 @@
 import FisoJSON
 import FisoWasm
+import FisoWasmTestSupport
 import Foundation
 import Testing
 

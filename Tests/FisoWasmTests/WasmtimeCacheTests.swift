@@ -1,4 +1,5 @@
 import FisoWasm
+import FisoWasmTestSupport
 import Foundation
 import Testing
 

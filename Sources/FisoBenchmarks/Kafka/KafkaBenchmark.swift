@@ -3,10 +3,11 @@ import CRdKafka
 import FisoFlow
 import FisoJSON
 import FisoKafka
+import FisoKafkaTesting
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Prometheus
-import Synchronization
 
 /// Kafka → (6-field CEL transform) → Kafka through the fiso-flow runtime, against a raw librdkafka
 /// consume-and-produce loop on the same broker with the same client settings (the baseline).
@@ -181,7 +182,7 @@ struct KafkaBenchEnvironment: Sendable {
             commitOnRevoke: false, maxBufferedMessages: 20_000, shutdownDrainTimeout: .zero
         )
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        let span = BenchBox<(count: Int, first: Int64)>((0, .max))
+        let span = NIOLockedValueBox<(count: Int, first: Int64)>((0, .max))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await consumer.run() }
             group.addTask {
@@ -189,7 +190,7 @@ struct KafkaBenchEnvironment: Sendable {
                 while true {
                     let batch = try await iterator.nextBatch(maxCount: 2000)
                     if batch.isEmpty { return }
-                    span.withLock { span in
+                    span.withLockedValue { span in
                         for case .message(let message) in batch {
                             span.count += 1
                             span.first = min(span.first, message.timestamp?.milliseconds ?? .max)
@@ -198,13 +199,13 @@ struct KafkaBenchEnvironment: Sendable {
                 }
             }
             let deadline = ContinuousClock.now + timeout
-            while span.withLock({ $0.count }) < count, ContinuousClock.now < deadline {
+            while span.withLockedValue({ $0.count }) < count, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
             consumer.triggerShutdown()
             try await group.waitForAll()
         }
-        let (received, first) = span.withLock { ($0.count, $0.first) }
+        let (received, first) = span.withLockedValue { ($0.count, $0.first) }
         guard received >= count else {
             throw ValidationError("only \(received) of \(count) records arrived in \(topic)")
         }
@@ -421,13 +422,4 @@ enum RawLibrdkafkaLoop {
         }
         return client
     }
-}
-
-/// A value shared between the benchmark's tasks (a `Mutex` cannot be captured by escaping closures).
-final class BenchBox<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    init(_ value: Value) { mutex = Mutex(value) }
-
-    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FisoJSON
 import FisoWasm
+import FisoWasmTooling
 import Foundation
 
 /// `fiso-bench wasm`: per-call latency of the example modules through the interceptor path

@@ -1,7 +1,7 @@
 /// Type conversions (`int`, `uint`, `double`, `string`, `bytes`, `bool`, `timestamp`, `duration`,
 /// `dyn`, `type`) and the core string/collection functions (`size`, `contains`, `startsWith`,
 /// `endsWith`, `matches`).
-enum Conversions {
+package enum Conversions {
     static func register(into registry: inout FunctionRegistry) {
         registry.global("int", arity: 1, .unary(toInt))
         registry.global("uint", arity: 1, .unary(toUInt))
@@ -74,7 +74,7 @@ enum Conversions {
     }
 
     /// Parses decimal or hexadecimal floating-point text, plus `NaN`, `Inf` and `Infinity` in any case.
-    static func parseDouble(_ text: String) -> Double? {
+    package static func parseDouble(_ text: String) -> Double? {
         switch text.lowercased() {
         case "nan": return .nan
         case "inf", "+inf", "infinity", "+infinity": return .infinity

@@ -165,7 +165,7 @@ enum EncoderFunctions {
 }
 
 /// Standard base64 (RFC 4648 §4) with padding on output; input padding is optional.
-enum CELBase64 {
+package enum CELBase64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static func encode(_ bytes: [UInt8]) -> String {
@@ -189,7 +189,7 @@ enum CELBase64 {
         return String(decoding: output, as: UTF8.self)
     }
 
-    static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         var symbols = Array(text.utf8)
         while symbols.last == UInt8(ascii: "=") { symbols.removeLast() }
         guard text.utf8.count - symbols.count <= 2, symbols.count % 4 != 1 else { return nil }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Timestamp and duration accessors: `getFullYear`, `getMonth`, `getDate`, `getDayOfMonth`,
 /// `getDayOfWeek`, `getDayOfYear`, `getHours`, `getMinutes`, `getSeconds`, `getMilliseconds`,
@@ -66,13 +66,13 @@ enum TimeFunctions {
         }
     }
 
-    private static let zoneCache = Mutex<[String: TimeZone]>([:])
+    private static let zoneCache = NIOLockedValueBox<[String: TimeZone]>([:])
 
     /// Seconds to add to UTC to get local time in `zone` at the given instant.
     static func offset(of zone: String, at seconds: Int64) throws(CELEvaluationError) -> Int64 {
         if zone == "UTC" || zone == "Z" { return 0 }
         if let fixed = fixedOffset(zone) { return fixed }
-        let cached = zoneCache.withLock { $0[zone] }
+        let cached = zoneCache.withLockedValue { $0[zone] }
         let timeZone: TimeZone
         if let cached {
             timeZone = cached
@@ -80,7 +80,7 @@ enum TimeFunctions {
             guard let resolved = TimeZone(identifier: zone) else {
                 throw .invalid("unknown time zone '\(zone)'")
             }
-            zoneCache.withLock { cache in
+            zoneCache.withLockedValue { cache in
                 if cache.count > 1000 { cache.removeAll() }
                 cache[zone] = resolved
             }

@@ -25,7 +25,7 @@ enum CELOrdering {
 
 extension CELValue {
     /// CEL runtime equality: heterogeneous across numeric types, false across other types.
-    func isEqual(to other: CELValue) -> Bool {
+    package func isEqual(to other: CELValue) -> Bool {
         switch (self, other) {
         case (.null, .null): return true
         case (.bool(let left), .bool(let right)): return left == right

@@ -21,18 +21,6 @@ public struct ComponentDefinition<Settings: Sendable>: Sendable {
     public var settings: Settings
 }
 
-/// Settings of a source type; each type defines its own struct.
-public protocol SourceSettings: Sendable {}
-/// Settings of a source that listens on an address (and must not collide with another).
-public protocol ListeningSourceSettings: SourceSettings {
-    var listenAddress: ListenAddress { get }
-}
-
-/// Settings of a sink type; each type defines its own struct.
-public protocol SinkSettings: Sendable {}
-/// Settings of an interceptor type; each type defines its own struct.
-public protocol InterceptorSettings: Sendable {}
-
 /// `transform.fields`: output field name → CEL expression, in the order written.
 public struct TransformDefinition: Sendable {
     public var fields: [(name: String, expression: String)]

@@ -121,31 +121,32 @@ public struct FlowLoader: Sendable {
                     file: flow.file, path: "name", message: "flow name \"\(flow.name)\" is also used by \(other.file)"
                 )
             }
-            guard let mine = (flow.source.settings as? any ListeningSourceSettings)?.listenAddress,
-                let theirs = (other.source.settings as? any ListeningSourceSettings)?.listenAddress
-            else { continue }
-            let bothHTTP = flow.source.settings is HTTPSourceSettings && other.source.settings is HTTPSourceSettings
-            if bothHTTP, mine == theirs {
-                if let myPath = (flow.source.settings as? HTTPSourceSettings)?.path,
-                    myPath == (other.source.settings as? HTTPSourceSettings)?.path
-                {
+            guard let mine = flow.source.settings.listener, let theirs = other.source.settings.listener else {
+                continue
+            }
+            let sharing = flow.source.type == other.source.type && mine.sharing != .exclusive
+            if sharing, mine.address == theirs.address {
+                if case .routed(let key, let route) = mine.sharing, mine.sharing == theirs.sharing {
                     return ConfigProblem(
-                        file: flow.file, path: "source.config.path",
-                        message: "path \(myPath) on \(mine) is already used by flow \(other.name) (\(other.file))"
+                        file: flow.file, path: "source.config.\(key)",
+                        message:
+                            "\(key) \(route) on \(mine.address) is already used by flow \(other.name) (\(other.file))"
                     )
                 }
                 continue
             }
-            if mine.port != 0, mine == theirs || mine.conflicts(with: theirs) {
+            if mine.address.port != 0, mine.address == theirs.address || mine.address.conflicts(with: theirs.address) {
+                let sharingTypes = registry.sources.filter { $0.sharesListeners }.map { $0.typeName }
                 return ConfigProblem(
                     file: flow.file, path: "source.config.listenAddr",
-                    message: bothHTTP
-                        ? "\(mine) overlaps \(theirs) of flow \(other.name); flows sharing a port must use the same listenAddr"
-                        : "\(mine) is also used by flow \(other.name) (\(other.file)); only http sources share a port"
+                    message: sharing
+                        ? "\(mine.address) overlaps \(theirs.address) of flow \(other.name); flows sharing a port must use the same listenAddr"
+                        : "\(mine.address) is also used by flow \(other.name) (\(other.file)); only "
+                            + "\(sharingTypes.joined(separator: " and ")) sources share a port"
                 )
             }
         }
-        if let address = (flow.source.settings as? any ListeningSourceSettings)?.listenAddress {
+        if let address = flow.source.settings.listener?.address {
             for reserved in reservedAddresses where reserved.port == address.port && address.port != 0 {
                 return ConfigProblem(
                     file: flow.file, path: "source.config.listenAddr",

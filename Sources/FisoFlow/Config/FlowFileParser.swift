@@ -52,30 +52,25 @@ public struct FlowFileParser: Sendable {
             kafkaConfigPath: kafkaConfigPath
         )
 
-        let source = readComponent(
-            top["source"], role: "source", known: registry.sources.map(\.name),
-            lookup: { registry.source(named: $0).map { ($0.configKeys, $0.parse, $0.makeSource != nil) } },
-            context: context
-        )
-        let sink = readComponent(
-            top["sink"], role: "sink", known: registry.sinks.map(\.name),
-            lookup: { registry.sink(named: $0).map { ($0.configKeys, $0.parse, $0.makeSink != nil) } },
-            context: context
-        )
-        var interceptors: [ComponentDefinition<any InterceptorSettings>] = []
-        for element in top["interceptors"].sequence() ?? [] {
-            if let interceptor = readComponent(
-                element, role: "interceptor", known: registry.interceptors.map(\.name),
-                lookup: {
-                    registry.interceptor(named: $0).map { ($0.configKeys, $0.parse, $0.makeInterceptor != nil) }
-                },
-                context: context
-            ) {
-                interceptors.append(interceptor)
+        let source = readComponent(top["source"], role: "source", types: registry.sources).flatMap { block in
+            registry.sources[block.index].parse(block.config, context: context).map {
+                ComponentDefinition<any SourceSettings>(type: block.type, settings: $0)
             }
         }
+        let sink = readComponent(top["sink"], role: "sink", types: registry.sinks).flatMap { block in
+            registry.sinks[block.index].parse(block.config, context: context).map {
+                ComponentDefinition<any SinkSettings>(type: block.type, settings: $0)
+            }
+        }
+        var interceptors: [ComponentDefinition<any InterceptorSettings>] = []
+        for element in top["interceptors"].sequence() ?? [] {
+            guard let block = readComponent(element, role: "interceptor", types: registry.interceptors),
+                let settings = registry.interceptors[block.index].parse(block.config, context: context)
+            else { continue }
+            interceptors.append(ComponentDefinition(type: block.type, settings: settings))
+        }
         let expressions = FlowExpressions(
-            sourceVariables: source.flatMap { registry.source(named: $0.type)?.expressionVariables } ?? []
+            sourceVariables: source.map { type(of: $0.settings).expressionVariables } ?? []
         )
         let transform = readTransform(top["transform"], expressions: expressions)
         let cloudEvents = readCloudEvents(top["cloudevents"], expressions: expressions)
@@ -109,27 +104,21 @@ public struct FlowFileParser: Sendable {
         return name
     }
 
-    private func readComponent<Settings>(
-        _ node: ConfigNode, role: String, known: [String],
-        lookup: (String) -> ([String], @Sendable (ConfigMapping, ConfigContext) -> Settings?, Bool)?,
-        context: ConfigContext
-    ) -> ComponentDefinition<Settings>? {
+    /// Reads a `{type, config}` block: the position in `types` of the named type, and its `config`
+    /// checked against the type's keys. The caller parses the config with that type.
+    private func readComponent(
+        _ node: ConfigNode, role: String, types: [any ComponentSettings.Type]
+    ) -> (index: Int, type: String, config: ConfigMapping)? {
         if node.isMissing { return nil }
         guard let block = node.mapping(allowedKeys: ["type", "config"]) else { return nil }
         guard let type = block["type"].requiredString() else { return nil }
-        guard let (configKeys, parse, isAvailable) = lookup(type) else {
-            block["type"].problem("unknown \(role) type \"\(type)\" (known: \(known.joined(separator: ", ")))")
+        guard let index = types.firstIndex(where: { $0.typeName == type }) else {
+            let known = types.map { $0.typeName }.joined(separator: ", ")
+            block["type"].problem("unknown \(role) type \"\(type)\" (known: \(known))")
             return nil
         }
-        guard let config = block["config"].mapping(allowedKeys: configKeys) else { return nil }
-        let settings = parse(config, context)
-        if !isAvailable {
-            block["type"].problem(
-                "\(role) type \"\(type)\" is recognised but not available in this build of fiso-flow yet"
-            )
-            return nil
-        }
-        return settings.map { ComponentDefinition(type: type, settings: $0) }
+        guard let config = block["config"].mapping(allowedKeys: types[index].configKeys) else { return nil }
+        return (index, type, config)
     }
 
     private func readTransform(_ node: ConfigNode, expressions: FlowExpressions) -> TransformDefinition? {
@@ -242,29 +231,29 @@ public struct FlowFileParser: Sendable {
     private func checkCombination(_ flow: FlowDefinition, top: ConfigMapping) {
         let errorHandling = top["errorHandling"]
         let policy = flow.errorHandling
-        let kafkaSource = flow.source.settings as? KafkaSourceSettings
-        let kafkaSink = flow.sink.settings as? KafkaSinkSettings
-        if policy.commitPolicy != .sinkOrDeadLetter, kafkaSource == nil {
+        let sourceCluster = flow.source.settings.kafkaCluster
+        let sinkCluster = flow.sink.settings.kafkaCluster
+        if policy.commitPolicy != .sinkOrDeadLetter, sourceCluster == nil {
             errorHandling.child("commitPolicy").problem(
                 "\"\(policy.commitPolicy.rawValue)\" applies only to kafka sources; this flow's source is "
                     + "\(flow.source.type)"
             )
         }
         if policy.commitPolicy == .kafkaTransaction {
-            if kafkaSink == nil {
+            if sinkCluster == nil {
                 errorHandling.child("commitPolicy").problem("kafka_transaction needs a kafka sink")
             }
             if policy.transactionalID?.isEmpty ?? true {
                 errorHandling.child("transactionalId").problem("is required when commitPolicy is kafka_transaction")
             }
-            if let kafkaSource, let kafkaSink, kafkaSource.cluster != kafkaSink.cluster {
+            if let sourceCluster, let sinkCluster, sourceCluster != sinkCluster {
                 errorHandling.child("commitPolicy").problem(
                     "kafka_transaction needs the source and sink on the same cluster "
-                        + "(source: \(kafkaSource.cluster), sink: \(kafkaSink.cluster))"
+                        + "(source: \(sourceCluster), sink: \(sinkCluster))"
                 )
             }
         }
-        if kafkaSource != nil, policy.commitPolicy != .sinkOrDeadLetter {
+        if sourceCluster != nil, policy.commitPolicy != .sinkOrDeadLetter {
             // These policies never skip an event, so nothing would ever reach a dead-letter topic.
             for key in ["deadLetterTopic", "deadLetterCluster"] where !errorHandling.child(key).isMissing {
                 errorHandling.child(key).problem(
@@ -273,7 +262,7 @@ public struct FlowFileParser: Sendable {
                 )
             }
         }
-        if policy.deadLetterTopic != nil, kafkaSource == nil, policy.deadLetterCluster == nil {
+        if policy.deadLetterTopic != nil, sourceCluster == nil, policy.deadLetterCluster == nil {
             errorHandling.child("deadLetterTopic").problem(
                 "a \(flow.source.type) source has no Kafka cluster of its own: set errorHandling.deadLetterCluster "
                     + "(or remove deadLetterTopic to answer errors to the caller)"

@@ -16,10 +16,10 @@ enum DeadLetterRouting {
     /// Where a flow's dead letters go: cluster name and topic, or nil.
     static func destination(for definition: FlowDefinition) -> (cluster: String, topic: String)? {
         let policy = definition.errorHandling
-        if let kafka = definition.source.settings as? KafkaSourceSettings {
+        if let sourceCluster = definition.source.settings.kafkaCluster {
             guard policy.commitPolicy == .sinkOrDeadLetter else { return nil }
             return (
-                policy.deadLetterCluster ?? kafka.cluster, policy.deadLetterTopic ?? defaultTopic(flow: definition.name)
+                policy.deadLetterCluster ?? sourceCluster, policy.deadLetterTopic ?? defaultTopic(flow: definition.name)
             )
         }
         guard let cluster = policy.deadLetterCluster else { return nil }

@@ -1,6 +1,6 @@
 import FisoKafka
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The Kafka clients one runtime shares between its flows (producers for sinks and dead-letter
 /// topics), created on first use and closed when the runtime stops.
@@ -11,7 +11,7 @@ import Synchronization
 /// `kafka_transaction` source owns its own (see ``KafkaSource``).
 public final class KafkaClients: Sendable {
     private let logger: Logger
-    private let producers = Mutex<[KafkaProducerConfiguration: KafkaProducer]>([:])
+    private let producers = NIOLockedValueBox<[KafkaProducerConfiguration: KafkaProducer]>([:])
 
     init(logger: Logger) {
         var logger = logger
@@ -21,7 +21,7 @@ public final class KafkaClients: Sendable {
 
     /// The shared producer for `configuration`, created on first use.
     func producer(_ configuration: KafkaProducerConfiguration) throws(KafkaError) -> KafkaProducer {
-        let result: Result<KafkaProducer, KafkaError> = producers.withLock { producers in
+        let result: Result<KafkaProducer, KafkaError> = producers.withLockedValue { producers in
             if let existing = producers[configuration] { return .success(existing) }
             do throws(KafkaError) {
                 let producer = try KafkaProducer(configuration: configuration, logger: logger)
@@ -42,7 +42,7 @@ public final class KafkaClients: Sendable {
 
     /// Forgets `producer` (it is destroyed once its last produce call returned).
     fileprivate func retire(_ producer: KafkaProducer, configuration: KafkaProducerConfiguration) {
-        let removed = producers.withLock { producers in
+        let removed = producers.withLockedValue { producers in
             guard producers[configuration] === producer else { return false }
             producers[configuration] = nil
             return true
@@ -53,11 +53,11 @@ public final class KafkaClients: Sendable {
     }
 
     /// Producers created so far.
-    var producerCount: Int { producers.withLock { $0.count } }
+    var producerCount: Int { producers.withLockedValue { $0.count } }
 
     /// Flushes and closes every client.
     func shutdown() async {
-        let all = producers.withLock { producers in
+        let all = producers.withLockedValue { producers in
             defer { producers = [:] }
             return Array(producers.values)
         }
@@ -71,7 +71,7 @@ public final class KafkaClients: Sendable {
 final class KafkaRecordWriter: Sendable {
     let configuration: KafkaProducerConfiguration
     private let clients: KafkaClients
-    private let current = Mutex<KafkaProducer?>(nil)
+    private let current = NIOLockedValueBox<KafkaProducer?>(nil)
 
     fileprivate init(clients: KafkaClients, configuration: KafkaProducerConfiguration) {
         self.clients = clients
@@ -92,16 +92,16 @@ final class KafkaRecordWriter: Sendable {
         } catch {
             if error.requiresNewProducer {
                 clients.retire(producer, configuration: configuration)
-                current.withLock { if $0 === producer { $0 = nil } }
+                current.withLockedValue { if $0 === producer { $0 = nil } }
             }
             throw error
         }
     }
 
     private func producer() throws(KafkaError) -> KafkaProducer {
-        if let cached = current.withLock({ $0 }) { return cached }
+        if let cached = current.withLockedValue({ $0 }) { return cached }
         let producer = try clients.producer(configuration)
-        current.withLock { $0 = producer }
+        current.withLockedValue { $0 = producer }
         return producer
     }
 }

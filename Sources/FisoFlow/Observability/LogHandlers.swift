@@ -1,7 +1,7 @@
 import FisoJSON
 import Foundation
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -17,7 +17,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
 /// Writes log lines to standard error, one `write` per line so concurrent lines never interleave.
 public final class LogOutput: Sendable {
-    private let lock = Mutex(())
+    private let lock = NIOLockedValueBox(())
     private let descriptor: Int32
 
     public init(descriptor: Int32 = 2) {
@@ -25,7 +25,7 @@ public final class LogOutput: Sendable {
     }
 
     func write(_ line: [UInt8]) {
-        lock.withLock { _ in
+        lock.withLockedValue { _ in
             line.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {

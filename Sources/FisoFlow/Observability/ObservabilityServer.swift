@@ -2,10 +2,10 @@ import FisoJSON
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 import ServiceLifecycle
-import Synchronization
 
 /// The metrics port: `GET /metrics` (Prometheus text), `GET /healthz` (alive) and `GET /readyz`
 /// (200 while every flow is taking events, 503 during start-up and drain).
@@ -18,10 +18,10 @@ public struct ObservabilityServer: Service {
 
     /// The port the server bound, known once it runs (useful with port 0).
     public final class BoundPort: Sendable {
-        private let value = Mutex<Int?>(nil)
+        private let value = NIOLockedValueBox<Int?>(nil)
         public init() {}
-        public var port: Int? { value.withLock { $0 } }
-        func set(_ port: Int) { value.withLock { $0 = port } }
+        public var port: Int? { value.withLockedValue { $0 } }
+        func set(_ port: Int) { value.withLockedValue { $0 = port } }
     }
 
     public init(

@@ -1,5 +1,5 @@
 import FisoJSON
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// What `/readyz` reports: the runtime's phase and the state of every flow.
 public final class RuntimeStatus: Sendable {
@@ -22,35 +22,35 @@ public final class RuntimeStatus: Sendable {
         var flows: [String: (state: FlowState, detail: String?)] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
-    public var phase: Phase { state.withLock { $0.phase } }
+    public var phase: Phase { state.withLockedValue { $0.phase } }
 
     func setPhase(_ phase: Phase) {
-        state.withLock { $0.phase = phase }
+        state.withLockedValue { $0.phase = phase }
     }
 
     func setFlow(_ name: String, _ flowState: FlowState, detail: String? = nil) {
-        state.withLock { $0.flows[name] = (flowState, detail) }
+        state.withLockedValue { $0.flows[name] = (flowState, detail) }
     }
 
     func removeFlow(_ name: String) {
-        state.withLock { $0.flows[name] = nil }
+        state.withLockedValue { $0.flows[name] = nil }
     }
 
     /// Ready while running and no flow is still starting (a failed flow is logged and reported, but
     /// does not keep the others out of service).
     public var isReady: Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.phase == .running && !state.flows.values.contains { $0.state == .starting }
         }
     }
 
     /// The `/readyz` body.
     public func report() -> JSONValue {
-        state.withLock { state in
+        state.withLockedValue { state in
             var flows = JSONObject()
             for name in state.flows.keys.sorted() {
                 let entry = state.flows[name]!

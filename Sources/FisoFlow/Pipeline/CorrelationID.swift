@@ -10,18 +10,7 @@ public enum CorrelationID {
         if let given = headers[headerName]?.trimmingSpaces(), !given.isEmpty, given.count <= 256 {
             return given
         }
-        if let traceParent = headers["traceparent"], let traceID = traceID(fromTraceParent: traceParent) {
-            return traceID
-        }
+        if let trace = TraceContext.of(headers) { return trace.traceID }
         return RandomUUID.make()
-    }
-
-    /// The trace id of `version-traceid-parentid-flags`, when well-formed and not all zeros.
-    static func traceID(fromTraceParent value: String) -> String? {
-        let parts = value.trimmingSpaces().split(separator: "-")
-        guard parts.count >= 4, parts[1].count == 32,
-            parts[1].allSatisfy({ $0.isHexDigit }), parts[1].contains(where: { $0 != "0" })
-        else { return nil }
-        return parts[1].lowercased()
     }
 }

@@ -1,9 +1,10 @@
+import FisoConcurrency
 import FisoJSON
 import FisoQuantities
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Prometheus
-import Synchronization
 
 /// How one event ended.
 public enum EventOutcome: Sendable {
@@ -30,12 +31,13 @@ public final class Pipeline: Sendable {
     let metrics: FlowMetrics
     let logger: Logger
     let maxInFlight: Int
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
+    /// Fired once the flow stopped admitting events and the last admitted one finished.
+    private let drained = AsyncSignal<Void>()
 
     private struct State {
         var inFlight = 0
         var acceptingEvents = true
-        var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     public init(
@@ -62,7 +64,7 @@ public final class Pipeline: Sendable {
 
     /// Reserves a place for one event. Returns the reason when the flow takes no more events now.
     func admit() -> FlowError? {
-        let refusal: FlowError? = state.withLock { state in
+        let refusal: FlowError? = state.withLockedValue { state in
             guard state.acceptingEvents else {
                 return FlowError(.unavailable, "flow \(flowName) is stopping; retry shortly")
             }
@@ -78,28 +80,26 @@ public final class Pipeline: Sendable {
 
     private func release() {
         metrics.inFlight.decrement()
-        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+        let isDrained = state.withLockedValue { state in
             state.inFlight -= 1
-            guard state.inFlight == 0, !state.acceptingEvents else { return [] }
-            defer { state.drainWaiters = [] }
-            return state.drainWaiters
+            return state.inFlight == 0 && !state.acceptingEvents
         }
-        for waiter in waiters { waiter.resume() }
+        if isDrained { drained.fire() }
     }
 
-    public var eventsInFlight: Int { state.withLock { $0.inFlight } }
+    public var eventsInFlight: Int { state.withLockedValue { $0.inFlight } }
 
     /// Stops admitting events and returns once every admitted event finished.
-    public func drain() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let finished = state.withLock { state in
-                state.acceptingEvents = false
-                if state.inFlight == 0 { return true }
-                state.drainWaiters.append(continuation)
-                return false
-            }
-            if finished { continuation.resume() }
+    ///
+    /// - Throws: `CancellationError` when the calling task is cancelled first (the drain ran out of
+    ///   time); ``eventsInFlight`` then tells how many events were still running.
+    public func drain() async throws(CancellationError) {
+        let isDrained = state.withLockedValue { state in
+            state.acceptingEvents = false
+            return state.inFlight == 0
         }
+        if isDrained { drained.fire() }
+        try await drained.wait()
     }
 
     /// Lets the interceptors pick up changed files (e.g. a new module version).
@@ -121,8 +121,9 @@ public final class Pipeline: Sendable {
     // MARK: Processing
 
     /// Runs one event through the flow. Admission is part of the call: an event the flow cannot take
-    /// now fails with `OVERLOADED` or `UNAVAILABLE`.
-    public func process(_ event: Event) async -> EventOutcome {
+    /// now fails with `OVERLOADED` or `UNAVAILABLE`. `context` says what the source knows about the
+    /// event's delivery (a Kafka transaction, the caller's deadline).
+    public func process(_ event: Event, context: DeliveryContext = DeliveryContext()) async -> EventOutcome {
         if let refusal = admit() {
             metrics.rejected.increment()
             return .failed(refusal)
@@ -130,7 +131,9 @@ public final class Pipeline: Sendable {
         defer { release() }
         let start = ContinuousClock.now
         do {
-            let (cloudEventID, reply) = try await run(event)
+            var context = context
+            if context.trace == nil { context.trace = TraceContext.of(event.headers) }
+            let (cloudEventID, reply) = try await run(event, context: context)
             metrics.succeeded.increment()
             metrics.duration.record(ContinuousClock.now - start)
             if logger.logLevel <= .debug {
@@ -184,7 +187,7 @@ public final class Pipeline: Sendable {
         }
     }
 
-    private func run(_ original: Event) async throws(FlowError) -> (String, SinkReply) {
+    private func run(_ original: Event, context: DeliveryContext) async throws(FlowError) -> (String, SinkReply) {
         var event = original
         if let transform {
             do {
@@ -220,20 +223,22 @@ public final class Pipeline: Sendable {
             event: event, cloudEvent: cloudEvent, body: cloudEvent.serialized(), headers: headers,
             correlationID: event.correlationID, flow: flowName
         )
-        let reply = try await deliverWithRetries(outbound, of: original)
+        let reply = try await deliverWithRetries(outbound, of: original, context: context)
         return (cloudEvent.id, reply)
     }
 
-    private func deliverWithRetries(_ outbound: OutboundEvent, of original: Event) async throws(FlowError)
-        -> SinkReply
-    {
+    private func deliverWithRetries(
+        _ outbound: OutboundEvent, of original: Event, context: DeliveryContext
+    ) async throws(FlowError) -> SinkReply {
         var generator = SystemRandomNumberGenerator()
+        var context = context
         var attempt = 0
         while true {
             attempt += 1
+            context.attempt = attempt
             let failure: SinkError
             do {
-                return try await sink.deliver(outbound)
+                return try await sink.deliver(outbound, context: context)
             } catch let error as SinkError {
                 failure = error
             } catch {
@@ -251,6 +256,16 @@ public final class Pipeline: Sendable {
             }
             var wait = errorHandling.backoff.delay(beforeRetry: attempt, using: &generator)
             if let asked = failure.retryAfter { wait = min(max(asked, wait), errorHandling.backoff.maximum) }
+            if let deadline = context.deadline, ContinuousClock.now + wait >= deadline {
+                // The caller stops waiting before the retry could start.
+                throw FlowError(
+                    .sinkDeliveryFailed,
+                    "delivery failed after \(attempt) attempt\(attempt == 1 ? "" : "s") and the caller's deadline "
+                        + "leaves no time to retry: \(failure.message)",
+                    httpStatus: failure.reply?.status ?? failure.httpStatus ?? 502,
+                    attempts: attempt, downstreamReply: failure.reply
+                )
+            }
             eventLogger(for: original).warning(
                 "sink delivery failed, retrying",
                 metadata: [

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -12,11 +12,11 @@ import Synchronization
 /// the random bytes plus two string conversions; this takes the bytes from a block refilled by one
 /// read of the kernel's random source per 256 ids and writes the text directly.
 enum RandomUUID {
-    private static let pool = Mutex(RandomBytePool())
+    private static let pool = NIOLockedValueBox(RandomBytePool())
 
     /// A new random UUID, e.g. `"9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"`.
     static func make() -> String {
-        var bytes = pool.withLock { $0.take16() }
+        var bytes = pool.withLockedValue { $0.take16() }
         bytes.6 = (bytes.6 & 0x0F) | 0x40  // version 4
         bytes.8 = (bytes.8 & 0x3F) | 0x80  // RFC 4122 variant
         return withUnsafeBytes(of: &bytes) { raw in

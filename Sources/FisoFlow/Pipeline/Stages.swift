@@ -101,8 +101,10 @@ public struct OutboundEvent: Sendable {
 
 /// Where a flow delivers events.
 public protocol EventSink: Sendable {
-    /// Delivers one event. Throws ``SinkError`` (any other error counts as retryable).
-    func deliver(_ event: OutboundEvent) async throws -> SinkReply
+    /// Delivers one event; `context` carries what the source knows about it (a Kafka transaction to
+    /// join, the caller's deadline) and the attempt number. Throws ``SinkError`` (any other error
+    /// counts as retryable).
+    func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply
     /// Flushes and releases what the sink holds once no event uses it any more.
     func shutdown() async
 }

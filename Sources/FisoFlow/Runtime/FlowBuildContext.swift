@@ -16,7 +16,7 @@ public struct FlowBuildContext: Sendable {
     public var shutdownTimeout: Duration { shared.shutdownTimeout }
     /// The flow's expression language: CEL with the event variables and those of its source.
     public var expressions: FlowExpressions {
-        FlowExpressions(sourceVariables: shared.registry.source(named: flow.source.type)?.expressionVariables ?? [])
+        FlowExpressions(sourceVariables: type(of: flow.source.settings).expressionVariables)
     }
     var ingress: HTTPIngress { shared.ingress }
     var standardOutput: StandardOutput { shared.standardOutput }

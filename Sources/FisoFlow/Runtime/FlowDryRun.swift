@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import FisoJSON
 import Logging
+import NIOConcurrencyHelpers
 import Prometheus
-import Synchronization
 
 /// Runs one event through a flow's transform, interceptors and CloudEvent stage without its source
 /// or sink, for `fiso-flow transform test`.
@@ -67,12 +67,12 @@ public enum FlowDryRun {
 
 /// Keeps the last event it was given instead of delivering it.
 final class CaptureSink: EventSink {
-    private let last = Mutex<OutboundEvent?>(nil)
+    private let last = NIOLockedValueBox<OutboundEvent?>(nil)
 
-    var captured: OutboundEvent? { last.withLock { $0 } }
+    var captured: OutboundEvent? { last.withLockedValue { $0 } }
 
-    func deliver(_ event: OutboundEvent) async throws -> SinkReply {
-        last.withLock { $0 = event }
+    func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply {
+        last.withLockedValue { $0 = event }
         return .none
     }
 

@@ -8,7 +8,7 @@ struct BuiltFlow: Sendable {
     let source: any EventSource
 }
 
-/// Turns a ``FlowDefinition`` into a pipeline and a source, using the component registry.
+/// Turns a ``FlowDefinition`` into a pipeline and a source; each component's settings build it.
 struct FlowFactory: Sendable {
     let registry: ComponentRegistry
     let metricsRegistry: PrometheusCollectorRegistry
@@ -29,14 +29,9 @@ struct FlowFactory: Sendable {
     /// The pipeline and the source of a flow.
     func build(_ definition: FlowDefinition) async throws -> BuiltFlow {
         let context = context(for: definition)
-        guard let sourceType = registry.source(named: definition.source.type),
-            let makeSource = sourceType.makeSource
-        else {
-            throw BuildError(description: "source type \(definition.source.type) is not available")
-        }
         let pipeline = try await makePipeline(definition, context: context)
         do {
-            let source = try await makeSource(definition.source.settings, context)
+            let source = try await definition.source.settings.makeComponent(context: context)
             return BuiltFlow(definition: definition, pipeline: pipeline, source: source)
         } catch {
             await pipeline.shutdown()
@@ -57,20 +52,14 @@ struct FlowFactory: Sendable {
         if let replacement {
             sink = replacement
         } else {
-            guard let sinkType = registry.sink(named: definition.sink.type), let makeSink = sinkType.makeSink else {
-                throw BuildError(description: "sink type \(definition.sink.type) is not available")
-            }
-            sink = try await makeSink(definition.sink.settings, context)
+            sink = try await definition.sink.settings.makeComponent(context: context)
         }
         var interceptors: [any Interceptor] = []
         let deadLetters: (any DeadLetterPublishing)?
         do {
             deadLetters = try DeadLetterRouting.publisher(for: definition, context: context)
             for interceptor in definition.interceptors {
-                guard let type = registry.interceptor(named: interceptor.type), let make = type.makeInterceptor else {
-                    throw BuildError(description: "interceptor type \(interceptor.type) is not available")
-                }
-                interceptors.append(try await make(interceptor.settings, context))
+                interceptors.append(try await interceptor.settings.makeComponent(context: context))
             }
         } catch {
             for built in interceptors { await built.shutdown() }
@@ -81,7 +70,7 @@ struct FlowFactory: Sendable {
             flowName: definition.name, transform: transform, interceptors: interceptors, cloudEvents: cloudEvents,
             sink: sink, deadLetters: deadLetters, errorHandling: definition.errorHandling, metrics: context.metrics,
             logger: context.logger,
-            maxInFlight: (definition.source.settings as? HTTPSourceSettings)?.maxInFlight ?? .max
+            maxInFlight: definition.source.settings.maxEventsInFlight
         )
     }
 }

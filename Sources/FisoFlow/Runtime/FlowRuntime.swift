@@ -1,10 +1,12 @@
 import AsyncHTTPClient
+import FisoConcurrency
+import FisoQuantities
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
-import Synchronization
 
 /// Runs every flow of the configuration directory: builds them, starts their sources, reloads
 /// them when their files change, restarts a flow whose source crashed, and drains them all on
@@ -15,7 +17,7 @@ public final class FlowRuntime: Service {
     public let status: RuntimeStatus
     public let metricsRegistry: PrometheusCollectorRegistry
     let logger: Logger
-    private let ingress = Mutex<HTTPIngress?>(nil)
+    private let ingress = NIOLockedValueBox<HTTPIngress?>(nil)
     private let standardOutput: StandardOutput
 
     /// The runtime found nothing it could run.
@@ -41,7 +43,7 @@ public final class FlowRuntime: Service {
 
     /// The port an HTTP source address is bound to (the real one when configured with port 0).
     public func boundHTTPPort(for address: ListenAddress) -> Int? {
-        ingress.withLock { $0 }?.boundPort(for: address)
+        ingress.withLockedValue { $0 }?.boundPort(for: address)
     }
 
     public func run() async throws {
@@ -59,7 +61,7 @@ public final class FlowRuntime: Service {
         do {
             try await TaskSpawner.run { spawner in
                 let ingress = HTTPIngress(spawner: spawner, logger: self.logger)
-                self.ingress.withLock { $0 = ingress }
+                self.ingress.withLockedValue { $0 = ingress }
                 let shared = SharedResources(
                     registry: self.configuration.registry, httpClient: httpClient, ingress: ingress,
                     standardOutput: self.standardOutput, shutdownTimeout: self.configuration.shutdownTimeout,
@@ -73,9 +75,23 @@ public final class FlowRuntime: Service {
 
                 self.status.setPhase(.draining)
                 self.logger.info("draining: no new events are accepted; finishing the ones in flight")
-                await ingress.shutdown()
-                await supervisor.stopAll()
-                await kafka.shutdown()
+                await withTaskCancellationHandler {
+                    await ingress.shutdown()
+                    await supervisor.stopAll()
+                    await kafka.shutdown()
+                } onCancel: {
+                    // The service group cancels the runtime once FISO_SHUTDOWN_TIMEOUT has passed: every
+                    // wait ends now, and what it gives up is logged where it is known.
+                    let inFlight = supervisor.eventsInFlightWhileStopping()
+                        .map { "\($0.flow): \($0.events)" }.joined(separator: ", ")
+                    self.logger.warning(
+                        "the drain did not finish within the shutdown timeout; giving up what is still running",
+                        metadata: [
+                            "shutdown_timeout": .string(GoDuration.format(self.configuration.shutdownTimeout)),
+                            "events_in_flight": .string(inFlight.isEmpty ? "none" : inFlight),
+                        ]
+                    )
+                }
                 self.status.setPhase(.stopped)
                 self.logger.info("all flows stopped")
             }
@@ -95,7 +111,8 @@ final class FlowSupervisor: Sendable {
         var kafkaText: String?
         var built: BuiltFlow
         var lifecycle: SourceLifecycle
-        var finished: Completion
+        /// Fired when the source's `run` returned; the runtime always waits for it.
+        var finished: AsyncSignal<Void>
     }
 
     private struct UnstartedFlow: Sendable {
@@ -116,12 +133,14 @@ final class FlowSupervisor: Sendable {
         /// backoff until they start or their file changes.
         var unstarted: [String: UnstartedFlow] = [:]
         var snapshot: ConfigSnapshot?
+        /// The flows ``stopAll()`` is draining, for the report when the drain runs out of time.
+        var stopping: [RunningFlow] = []
     }
 
     private let runtime: FlowRuntime
     private let factory: FlowFactory
     private let spawner: TaskSpawner
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     private let reloadsOK: Counter
     private let reloadsFailed: Counter
     private let flowsRunning: Gauge
@@ -142,7 +161,7 @@ final class FlowSupervisor: Sendable {
 
     private var logger: Logger { runtime.logger }
     private var configuration: RuntimeConfiguration { runtime.configuration }
-    var runningCount: Int { state.withLock { $0.flows.count } }
+    var runningCount: Int { state.withLockedValue { $0.flows.count } }
 
     // MARK: Start-up
 
@@ -164,7 +183,7 @@ final class FlowSupervisor: Sendable {
                 ConfigProblem(path: "", message: "no *.yaml or *.yml flow files in \(configuration.configDirectory)")
             )
         }
-        state.withLock { state in
+        state.withLockedValue { state in
             state.snapshot = snapshot
             state.attempted = snapshot.flowFiles
         }
@@ -201,14 +220,14 @@ final class FlowSupervisor: Sendable {
             throw error
         }
         let lifecycle = SourceLifecycle()
-        let finished = Completion()
-        let failure = Mutex<(any Error)?>(nil)
+        let finished = AsyncSignal<Void>()
+        let failure = NIOLockedValueBox<(any Error)?>(nil)
         let logger = logger
         let accepted = spawner.spawn {
             do {
                 try await built.source.run(pipeline: built.pipeline, lifecycle: lifecycle)
             } catch {
-                failure.withLock { $0 = error }
+                failure.withLockedValue { $0 = error }
                 logger.error(
                     "flow source stopped with an error",
                     metadata: [
@@ -218,19 +237,19 @@ final class FlowSupervisor: Sendable {
                 )
             }
             lifecycle.markFailedToStart()
-            finished.complete()
+            finished.fire()
         }
         if !accepted {
-            failure.withLock { $0 = FlowFactory.BuildError(description: "the runtime is shutting down") }
+            failure.withLockedValue { $0 = FlowFactory.BuildError(description: "the runtime is shutting down") }
             lifecycle.markFailedToStart()
-            finished.complete()
+            finished.fire()
         }
         guard await lifecycle.waitUntilStarted() else {
-            await finished.wait()
-            await built.pipeline.drain()
+            await finished.waitIgnoringCancellation()
+            try? await built.pipeline.drain()
             await built.pipeline.shutdown()
             let error: any Error =
-                failure.withLock { $0 } ?? FlowFactory.BuildError(description: "source stopped during start-up")
+                failure.withLockedValue { $0 } ?? FlowFactory.BuildError(description: "source stopped during start-up")
             runtime.status.setFlow(definition.name, .failed, detail: "\(error)")
             throw error
         }
@@ -242,7 +261,7 @@ final class FlowSupervisor: Sendable {
                 "sink": .string(definition.sink.type),
             ]
         )
-        state.withLock { state in
+        state.withLockedValue { state in
             state.flows[path] = RunningFlow(
                 text: text, kafkaText: kafkaText, built: built, lifecycle: lifecycle, finished: finished)
         }
@@ -252,22 +271,44 @@ final class FlowSupervisor: Sendable {
     /// Stops a flow: its source stops taking events, the events in flight finish, the sink closes.
     private func stop(_ flow: RunningFlow, removingStatus: Bool) async {
         flow.lifecycle.requestStop()
-        await flow.finished.wait()
-        await flow.built.pipeline.drain()
+        // The source always returns: its waits end on cancellation, so this wait may ignore it.
+        await flow.finished.waitIgnoringCancellation()
+        do {
+            try await flow.built.pipeline.drain()
+        } catch {
+            // The drain ran out of time (FISO_SHUTDOWN_TIMEOUT): say what is given up.
+            logger.error(
+                "drain cut short by the shutdown timeout: events still in flight are abandoned",
+                metadata: [
+                    "flow": .string(flow.built.definition.name),
+                    "abandoned_events": .stringConvertible(flow.built.pipeline.eventsInFlight),
+                    "source": .string(flow.built.definition.source.type),
+                ]
+            )
+        }
         await flow.built.pipeline.shutdown()
         if removingStatus { runtime.status.removeFlow(flow.built.definition.name) }
     }
 
     func stopAll() async {
-        let flows = state.withLock { state in
-            defer { state.flows = [:] }
-            return Array(state.flows.values)
+        let flows = state.withLockedValue { state in
+            state.stopping = Array(state.flows.values)
+            state.flows = [:]
+            return state.stopping
         }
         for flow in flows { runtime.status.setFlow(flow.built.definition.name, .stopping) }
         await withDiscardingTaskGroup { group in
             for flow in flows { group.addTask { await self.stop(flow, removingStatus: true) } }
         }
         flowsRunning.set(to: 0)
+    }
+
+    /// Events still running in each flow, running or being drained by ``stopAll()``, by flow name.
+    func eventsInFlightWhileStopping() -> [(flow: String, events: Int)] {
+        state.withLockedValue { Array($0.flows.values) + $0.stopping }
+            .map { ($0.built.definition.name, $0.built.pipeline.eventsInFlight) }
+            .filter { $0.events > 0 }
+            .sorted { $0.flow < $1.flow }
     }
 
     // MARK: Watching
@@ -293,19 +334,19 @@ final class FlowSupervisor: Sendable {
                 directory: configuration.configDirectory, kafkaConfigPath: configuration.kafkaConfigPath
             )
         else { return }
-        let changed = state.withLock { state in
+        let changed = state.withLockedValue { state in
             defer { state.snapshot = snapshot }
             return state.snapshot != snapshot
         }
         if changed { await apply(snapshot) }
         await restartCrashedFlows()
         await retryUnstartedFlows()
-        let pipelines = state.withLock { $0.flows.values.map(\.built.pipeline) }
+        let pipelines = state.withLockedValue { $0.flows.values.map(\.built.pipeline) }
         for pipeline in pipelines { await pipeline.checkForUpdates() }
     }
 
     private func recordUnstarted(_ definition: FlowDefinition, text: String, kafkaText: String?, path: String) {
-        state.withLock { state in
+        state.withLockedValue { state in
             let attempts = (state.unstarted[path]?.attempts ?? 0) + 1
             let pause = Duration.seconds(min(30, 1 << min(attempts - 1, 5)))
             state.unstarted[path] = UnstartedFlow(
@@ -318,13 +359,13 @@ final class FlowSupervisor: Sendable {
     /// Tries again to start valid flows that could not start, with a growing pause (1 s … 30 s).
     private func retryUnstartedFlows() async {
         let now = ContinuousClock.now
-        let due = state.withLock { state in
+        let due = state.withLockedValue { state in
             state.unstarted.filter { $0.value.notBefore <= now && state.flows[$0.key] == nil }
         }
         for (path, flow) in due.sorted(by: { $0.key < $1.key }) {
             do {
                 try await start(flow.definition, text: flow.text, kafkaText: flow.kafkaText, path: path, isRetry: true)
-                state.withLock { $0.unstarted[path] = nil }
+                state.withLockedValue { $0.unstarted[path] = nil }
                 logger.info("flow started after an earlier failure", metadata: ["flow": .string(flow.definition.name)])
             } catch {
                 recordUnstarted(flow.definition, text: flow.text, kafkaText: flow.kafkaText, path: path)
@@ -334,13 +375,13 @@ final class FlowSupervisor: Sendable {
 
     private func apply(_ snapshot: ConfigSnapshot) async {
         let loaded = configuration.loader.load(snapshot)
-        let running = state.withLock { $0.flows }
+        let running = state.withLockedValue { $0.flows }
 
         for (path, flow) in running where snapshot.flowFiles[path] == nil {
             logger.info(
                 "flow file removed; stopping its flow",
                 metadata: ["flow": .string(flow.built.definition.name), "file": .string(path)])
-            state.withLock { state in
+            state.withLockedValue { state in
                 state.flows[path] = nil
                 state.attempted[path] = nil
             }
@@ -348,7 +389,7 @@ final class FlowSupervisor: Sendable {
             reloadsOK.increment()
         }
 
-        state.withLock { state in
+        state.withLockedValue { state in
             for (path, unstarted) in state.unstarted
             where snapshot.flowFiles[path] != unstarted.text || snapshot.kafkaFile != unstarted.kafkaText {
                 state.unstarted[path] = nil
@@ -357,12 +398,12 @@ final class FlowSupervisor: Sendable {
         }
         for path in snapshot.flowFiles.keys.sorted() {
             let text = snapshot.flowFiles[path]!
-            let current = state.withLock { $0.flows[path] }
-            let alreadyTried = state.withLock { $0.attempted[path] == text }
+            let current = state.withLockedValue { $0.flows[path] }
+            let alreadyTried = state.withLockedValue { $0.attempted[path] == text }
             let kafkaChanged = current != nil && current?.kafkaText != snapshot.kafkaFile
             if let current, current.text == text, !kafkaChanged { continue }
             if current == nil, alreadyTried, !kafkaChanged { continue }
-            state.withLock { $0.attempted[path] = text }
+            state.withLockedValue { $0.attempted[path] = text }
 
             if let problems = loaded.problems[path], !problems.isEmpty {
                 reloadsFailed.increment()
@@ -374,7 +415,7 @@ final class FlowSupervisor: Sendable {
                 continue
             }
             guard let definition = loaded.flows[path] else { continue }
-            let others = state.withLock { $0.flows.filter { $0.key != path }.map(\.value.built.definition) }
+            let others = state.withLockedValue { $0.flows.filter { $0.key != path }.map(\.value.built.definition) }
             if let clash = configuration.loader.conflict(of: definition, with: others) {
                 reloadsFailed.increment()
                 logger.error(
@@ -407,7 +448,7 @@ final class FlowSupervisor: Sendable {
             }
         }
         if let current {
-            state.withLock { $0.flows[path] = nil }
+            state.withLockedValue { $0.flows[path] = nil }
             await stop(current, removingStatus: current.built.definition.name != definition.name)
         }
         do {
@@ -437,25 +478,25 @@ final class FlowSupervisor: Sendable {
     /// A flow whose source ended without being asked to stop has crashed: rebuild it, with a
     /// growing pause between attempts (1 s, 2 s, 4 s … up to 30 s).
     private func restartCrashedFlows() async {
-        let crashed = state.withLock { state in
-            state.flows.filter { $0.value.finished.isComplete && !$0.value.lifecycle.isStopRequested }
+        let crashed = state.withLockedValue { state in
+            state.flows.filter { $0.value.finished.isFired && !$0.value.lifecycle.isStopRequested }
         }
         for (path, flow) in crashed {
             let now = ContinuousClock.now
-            let due = state.withLock { state -> Bool in
+            let due = state.withLockedValue { state -> Bool in
                 guard let restart = state.restarts[path] else { return true }
                 return now >= restart.notBefore
             }
             guard due else { continue }
-            state.withLock { $0.flows[path] = nil }
-            await flow.built.pipeline.drain()
+            state.withLockedValue { $0.flows[path] = nil }
+            try? await flow.built.pipeline.drain()
             await flow.built.pipeline.shutdown()
             do {
                 try await start(flow.built.definition, text: flow.text, kafkaText: flow.kafkaText, path: path)
-                state.withLock { $0.restarts[path] = nil }
+                state.withLockedValue { $0.restarts[path] = nil }
                 logger.info("crashed flow restarted", metadata: ["flow": .string(flow.built.definition.name)])
             } catch {
-                state.withLock { state in
+                state.withLockedValue { state in
                     let count = (state.restarts[path]?.count ?? 0) + 1
                     let pause = Duration.seconds(min(30, 1 << min(count - 1, 5)))
                     state.restarts[path] = (count, now + pause)
@@ -463,33 +504,6 @@ final class FlowSupervisor: Sendable {
                     state.flows[path] = flow
                 }
             }
-        }
-    }
-}
-
-/// A one-shot signal many tasks can wait for.
-final class Completion: Sendable {
-    private let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    var isComplete: Bool { state.withLock { $0.done } }
-
-    func complete() {
-        let waiters = state.withLock { state in
-            state.done = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state in
-                if state.done { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
         }
     }
 }

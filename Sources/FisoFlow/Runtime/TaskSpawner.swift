@@ -1,4 +1,5 @@
-import Synchronization
+import DequeModule
+import NIOConcurrencyHelpers
 
 /// Hands work to a task group from code that does not hold the group, so long-lived tasks started
 /// on demand (listeners, flows after a reload) stay children of the runtime's structured task tree.
@@ -10,7 +11,7 @@ public final class TaskSpawner: Sendable {
     public typealias Work = @Sendable () async -> Void
 
     private struct State {
-        var pending: [Work] = []
+        var pending: Deque<Work> = []
         /// The group's loop, waiting for work.
         var waiter: CheckedContinuation<Work?, Never>?
         /// Accepted work that has not finished yet, pending or running.
@@ -31,7 +32,7 @@ public final class TaskSpawner: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     private init() {}
 
@@ -39,7 +40,7 @@ public final class TaskSpawner: Sendable {
     /// `work`, only when that group has already ended.
     @discardableResult
     public func spawn(_ work: @escaping Work) -> Bool {
-        let accepted: (Bool, CheckedContinuation<Work?, Never>?) = state.withLock { state in
+        let accepted: (Bool, CheckedContinuation<Work?, Never>?) = state.withLockedValue { state in
             guard !state.closed else { return (false, nil) }
             state.unfinished += 1
             if let waiter = state.waiter {
@@ -57,7 +58,7 @@ public final class TaskSpawner: Sendable {
     /// type's comment).
     private func next() async -> Work? {
         await withCheckedContinuation { continuation in
-            let immediate: Work?? = state.withLock { state in
+            let immediate: Work?? = state.withLockedValue { state in
                 if !state.pending.isEmpty { return .some(state.pending.removeFirst()) }
                 if state.isDone {
                     state.closed = true
@@ -71,14 +72,14 @@ public final class TaskSpawner: Sendable {
     }
 
     private func finishedOne() {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.unfinished -= 1
             return state.closeIfDone()
         }?.resume(returning: nil)
     }
 
     private func bodyFinished() {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.bodyFinished = true
             return state.closeIfDone()
         }?.resume(returning: nil)

@@ -1,4 +1,4 @@
-import Synchronization
+import FisoConcurrency
 
 /// Where a flow's events come from.
 public protocol EventSource: Sendable {
@@ -14,80 +14,33 @@ public protocol EventSource: Sendable {
 
 /// The start and stop handshake between the runtime and a running source.
 public final class SourceLifecycle: Sendable {
-    private enum StartState {
-        case starting([CheckedContinuation<Bool, Never>])
-        case started
-        case failed
-    }
-
-    private struct State {
-        var start = StartState.starting([])
-        var stopRequested = false
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
+    /// Fired once: `true` when the source takes events, `false` when its `run` ended first.
+    private let started = AsyncSignal<Bool>()
+    private let stop = AsyncSignal<Void>()
 
     public init() {}
 
     /// Called by the source once it takes events.
-    public func markStarted() {
-        let waiters: [CheckedContinuation<Bool, Never>] = state.withLock { state in
-            guard case .starting(let waiters) = state.start else { return [] }
-            state.start = .started
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(returning: true) }
-    }
+    public func markStarted() { started.fire(true) }
 
     /// Called by the runtime when the source's `run` ended without starting.
-    func markFailedToStart() {
-        let waiters: [CheckedContinuation<Bool, Never>] = state.withLock { state in
-            guard case .starting(let waiters) = state.start else { return [] }
-            state.start = .failed
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(returning: false) }
-    }
+    func markFailedToStart() { started.fire(false) }
 
-    /// Waits until the source started (true) or failed to (false).
-    func waitUntilStarted() async -> Bool {
-        await withCheckedContinuation { continuation in
-            let immediate: Bool? = state.withLock { state in
-                switch state.start {
-                case .starting(var waiters):
-                    waiters.append(continuation)
-                    state.start = .starting(waiters)
-                    return nil
-                case .started: return true
-                case .failed: return false
-                }
-            }
-            if let immediate { continuation.resume(returning: immediate) }
-        }
-    }
+    /// Waits until the source started (true) or failed to (false). The runtime always settles it
+    /// (the source's task marks one or the other), so this wait needs no cancellation.
+    func waitUntilStarted() async -> Bool { await started.waitIgnoringCancellation() }
 
     /// Asks the source to stop taking events.
-    public func requestStop() {
-        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
-            state.stopRequested = true
-            defer { state.stopWaiters = [] }
-            return state.stopWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
+    public func requestStop() { stop.fire() }
 
-    public var isStopRequested: Bool { state.withLock { $0.stopRequested } }
+    public var isStopRequested: Bool { stop.isFired }
 
-    /// Returns once ``requestStop()`` was called.
-    public func waitForStopRequest() async {
-        await withCheckedContinuation { continuation in
-            let already = state.withLock { state in
-                if state.stopRequested { return true }
-                state.stopWaiters.append(continuation)
-                return false
-            }
-            if already { continuation.resume() }
-        }
+    /// Returns once ``requestStop()`` was called; throws if the calling task is cancelled first.
+    public func waitForStopRequest() async throws(CancellationError) { try await stop.wait() }
+
+    /// Runs `body` until it returns or the stop request comes, whichever is first; on a stop
+    /// request `body`'s task is cancelled (and this returns once `body` has returned).
+    public func untilStopRequested(_ body: @escaping @Sendable () async -> Void) async {
+        await stop.cancelling(body)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FisoFlow
 import FisoQuantities
 import FisoWasm
+import FisoWasmTooling
 import Foundation
 
 struct WasmCommand: AsyncParsableCommand {

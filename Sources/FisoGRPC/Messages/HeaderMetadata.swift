@@ -12,6 +12,31 @@ public enum HeaderMetadata {
         "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "accept-encoding", "authority",
     ]
 
+    /// When a call's client stops waiting: now plus its `grpc-timeout` (digits and a unit, `H`, `M`,
+    /// `S`, `m`, `u` or `n`); nil without one or when it is malformed.
+    public static func deadline(
+        of metadata: Metadata, now: ContinuousClock.Instant = .now
+    ) -> ContinuousClock.Instant? {
+        guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }) else { return nil }
+        return timeout(parsing: text).map { now + $0 }
+    }
+
+    /// A `grpc-timeout` value: up to 8 digits and a unit.
+    static func timeout(parsing text: String) -> Duration? {
+        guard let unit = text.last, text.count >= 2, text.count <= 9 else { return nil }
+        let digits = text.dropLast()
+        guard digits.allSatisfy({ $0 >= "0" && $0 <= "9" }), let amount = Int64(digits) else { return nil }
+        switch unit {
+        case "H": return .seconds(amount * 3600)
+        case "M": return .seconds(amount * 60)
+        case "S": return .seconds(amount)
+        case "m": return .milliseconds(amount)
+        case "u": return .microseconds(amount)
+        case "n": return .nanoseconds(amount)
+        default: return nil
+        }
+    }
+
     /// The event headers carried by a call's metadata: everything except gRPC's and HTTP/2's own
     /// keys (`grpc-*`, pseudo-headers, `content-type`, `te`, `user-agent`, …) and binary (`-bin`)
     /// values. Repeated keys are joined with ", ".

@@ -24,11 +24,14 @@ public struct IncomingEvent: Sendable {
     public var call: Call
     /// The client's address, as the transport describes it (e.g. `ipv4:127.0.0.1:52100`).
     public var peer: String
+    /// When the client stops waiting for the call (its `grpc-timeout`), if it set one.
+    public var deadline: ContinuousClock.Instant?
 
     public init(
         payload: Data, headers: [(name: String, value: String)], id: String?, contentType: String,
-        sequence: UInt64, call: Call, peer: String
+        sequence: UInt64, call: Call, peer: String, deadline: ContinuousClock.Instant? = nil
     ) {
+        self.deadline = deadline
         self.payload = payload
         self.headers = headers
         self.id = id
@@ -48,14 +51,14 @@ public struct IncomingEvent: Sendable {
 
     init(
         message: Fiso_Flow_V1_Event, metadataHeaders: [(name: String, value: String)], sequence: UInt64,
-        call: Call, peer: String
+        call: Call, peer: String, deadline: ContinuousClock.Instant?
     ) {
         self.init(
             payload: message.payload,
             headers: HeaderMetadata.merge(metadataHeaders, message.headers),
             id: message.hasID ? message.id : nil,
             contentType: message.contentType.isEmpty ? Self.defaultContentType : message.contentType,
-            sequence: sequence, call: call, peer: peer
+            sequence: sequence, call: call, peer: peer, deadline: deadline
         )
     }
 }

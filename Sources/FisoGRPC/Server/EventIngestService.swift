@@ -1,4 +1,6 @@
+import FisoConcurrency
 import GRPCCore
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// Turns one received event into its Ack. Never throws: a failing event gets an Ack with a
@@ -47,12 +49,12 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
     public let options: Options
     private let handler: EventHandler
     private let counters = Counters()
-    private let streams = Mutex(StreamRegistry())
+    private let streams = NIOLockedValueBox(StreamRegistry())
 
     private struct StreamRegistry {
         var draining = false
         var nextID = 0
-        var stopSignals: [Int: OneShotSignal] = [:]
+        var stopSignals: [Int: AsyncSignal<Void>] = [:]
     }
 
     /// - Parameters:
@@ -67,12 +69,12 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
     public var statistics: EventServiceStatistics { counters.snapshot() }
 
     /// True once ``drain()`` was called.
-    public var isDraining: Bool { streams.withLock { $0.draining } }
+    public var isDraining: Bool { streams.withLockedValue { $0.draining } }
 
     /// Stops taking events: streams acknowledge what they have read and end with `UNAVAILABLE`;
     /// new calls fail with `UNAVAILABLE`. Returns at once; the calls end on their own.
     public func drain() {
-        let signals: [OneShotSignal] = streams.withLock { registry in
+        let signals: [AsyncSignal<Void>] = streams.withLockedValue { registry in
             registry.draining = true
             return Array(registry.stopSignals.values)
         }
@@ -92,7 +94,7 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
         counters.eventsReceived.add(1, ordering: .relaxed)
         let event = IncomingEvent(
             message: request.message, metadataHeaders: HeaderMetadata.headers(from: request.metadata), sequence: 1,
-            call: .unary, peer: context.remotePeer
+            call: .unary, peer: context.remotePeer, deadline: HeaderMetadata.deadline(of: request.metadata)
         )
         let ack = await handle(event)
         counters.acksSent.add(1, ordering: .relaxed)
@@ -106,10 +108,11 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
     ) async throws -> StreamingServerResponse<Fiso_Flow_V1_Ack> {
         if isDraining { throw Self.drainingError }
         let metadataHeaders = HeaderMetadata.headers(from: request.metadata)
+        let deadline = HeaderMetadata.deadline(of: request.metadata)
         let peer = context.remotePeer
         return StreamingServerResponse { writer in
-            let stop = OneShotSignal()
-            let registration: Int? = self.streams.withLock { registry in
+            let stop = AsyncSignal<Void>()
+            let registration: Int? = self.streams.withLockedValue { registry in
                 guard !registry.draining else { return nil }
                 defer { registry.nextID += 1 }
                 registry.stopSignals[registry.nextID] = stop
@@ -119,10 +122,11 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
             self.counters.activeStreams.add(1, ordering: .relaxed)
             defer {
                 self.counters.activeStreams.subtract(1, ordering: .relaxed)
-                _ = self.streams.withLock { $0.stopSignals.removeValue(forKey: registration) }
+                _ = self.streams.withLockedValue { $0.stopSignals.removeValue(forKey: registration) }
             }
             let ending = await self.process(
-                messages: request.messages, writer: writer, stop: stop, metadataHeaders: metadataHeaders, peer: peer
+                messages: request.messages, writer: writer, stop: stop, metadataHeaders: metadataHeaders, peer: peer,
+                deadline: deadline
             )
             switch ending {
             case .clientFinished: return [:]
@@ -145,16 +149,18 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
     /// `maxPendingAcks` events between reading and acknowledging.
     func process(
         messages: RPCAsyncSequence<Fiso_Flow_V1_Event, any Error>, writer: RPCWriter<Fiso_Flow_V1_Ack>,
-        stop: OneShotSignal, metadataHeaders: [(name: String, value: String)], peer: String
+        stop: AsyncSignal<Void>, metadataHeaders: [(name: String, value: String)], peer: String,
+        deadline: ContinuousClock.Instant? = nil
     ) async -> StreamEnding {
-        let window = AsyncPermits(limit: options.maxPendingAcks)
+        let window = AsyncSemaphore(permits: options.maxPendingAcks)
         let (received, receivedInput) = AsyncStream.makeStream(of: (UInt64, Fiso_Flow_V1_Event).self)
-        let ending = LockedValue(StreamEnding.clientFinished)
+        let ending = NIOLockedValueBox(StreamEnding.clientFinished)
         let counters = counters
         let acks = AckWriter(writer: writer, window: window, counters: counters, stop: stop)
         let makeEvent: @Sendable (UInt64, Fiso_Flow_V1_Event) -> IncomingEvent = { sequence, message in
             IncomingEvent(
-                message: message, metadataHeaders: metadataHeaders, sequence: sequence, call: .stream, peer: peer
+                message: message, metadataHeaders: metadataHeaders, sequence: sequence, call: .stream, peer: peer,
+                deadline: deadline
             )
         }
 
@@ -163,17 +169,17 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
             // this task is cancelled on `stop`: events already read still go through the handler.
             group.addTask {
                 defer { receivedInput.finish() }
-                await runUntilSignalled(stop) {
+                await stop.cancelling {
                     var iterator = messages.makeAsyncIterator()
                     var sequence: UInt64 = 0
-                    while await window.acquire() {
+                    while (try? await window.acquire()) != nil {
                         counters.pendingAcks.add(1, ordering: .relaxed)
-                        counters.notePending(window.inUse)
+                        counters.notePending(window.counts.inUse)
                         let message: Fiso_Flow_V1_Event?
                         do {
                             message = try await iterator.next()
                         } catch {
-                            if !Task.isCancelled { ending.withLock { $0 = .readFailed(error) } }
+                            if !Task.isCancelled { ending.withLockedValue { $0 = .readFailed(error) } }
                             message = nil
                         }
                         guard let message else {
@@ -186,7 +192,7 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
                         receivedInput.yield((sequence, message))
                     }
                 }
-                if stop.isFired { ending.withLock { if case .clientFinished = $0 { $0 = .stopped } } }
+                if stop.isFired { ending.withLockedValue { if case .clientFinished = $0 { $0 = .stopped } } }
             }
 
             if options.maxConcurrentEventsPerStream == 1 {
@@ -199,8 +205,8 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
             }
         }
         // Acks that could not be written (the call was cancelled) no longer count as pending.
-        counters.pendingAcks.subtract(window.inUse, ordering: .relaxed)
-        return ending.value
+        counters.pendingAcks.subtract(window.counts.inUse, ordering: .relaxed)
+        return ending.withLockedValue { $0 }
     }
 
     /// Runs up to `maxConcurrentEventsPerStream` handlers at once and writes their Acks in event order.
@@ -208,9 +214,9 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
         received: AsyncStream<(UInt64, Fiso_Flow_V1_Event)>,
         makeEvent: @escaping @Sendable (UInt64, Fiso_Flow_V1_Event) -> IncomingEvent, acks: AckWriter
     ) async {
-        let concurrency: AsyncPermits? =
+        let concurrency: AsyncSemaphore? =
             options.maxConcurrentEventsPerStream < options.maxPendingAcks
-            ? AsyncPermits(limit: options.maxConcurrentEventsPerStream) : nil
+            ? AsyncSemaphore(permits: options.maxConcurrentEventsPerStream) : nil
         let (results, resultInput) = AsyncStream.makeStream(of: (UInt64, Fiso_Flow_V1_Ack).self)
         await withTaskGroup(of: Void.self) { group in
             // Writes Acks in event order, parking those that finish early.
@@ -229,7 +235,7 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
             await withTaskGroup(of: Void.self) { handlers in
                 for await (sequence, message) in received {
                     let event = makeEvent(sequence, message)
-                    if let concurrency, await !concurrency.acquire() {
+                    if let concurrency, (try? await concurrency.acquire()) == nil {
                         // Only when the whole call is cancelled: the Ack cannot reach the client anyway.
                         resultInput.yield((sequence, Self.cancelledAck(for: event)))
                         continue
@@ -272,12 +278,12 @@ public final class EventIngestService: Fiso_Flow_V1_EventService.ServiceProtocol
 /// (the client is gone) it fires `stop` and drops the remaining Acks.
 final class AckWriter: Sendable {
     private let writer: RPCWriter<Fiso_Flow_V1_Ack>
-    private let window: AsyncPermits
+    private let window: AsyncSemaphore
     private let counters: Counters
-    private let stop: OneShotSignal
+    private let stop: AsyncSignal<Void>
     private let writable = Atomic(true)
 
-    init(writer: RPCWriter<Fiso_Flow_V1_Ack>, window: AsyncPermits, counters: Counters, stop: OneShotSignal) {
+    init(writer: RPCWriter<Fiso_Flow_V1_Ack>, window: AsyncSemaphore, counters: Counters, stop: AsyncSignal<Void>) {
         self.writer = writer
         self.window = window
         self.counters = counters

@@ -1,7 +1,8 @@
+import FisoConcurrency
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Where and how a gRPC server listens.
 public struct GRPCServerConfiguration: Sendable {
@@ -83,9 +84,11 @@ public struct GRPCServerError: Error, Sendable, CustomStringConvertible {
 public final class GRPCServerRunner: Sendable {
     public let configuration: GRPCServerConfiguration
     private let services: [any RegistrableRPCService]
-    private let state = Mutex(State())
-    private let forcedStop = OneShotSignal()
-    private let finished = OneShotSignal()
+    private let state = NIOLockedValueBox(State())
+    private let forcedStop = AsyncSignal<Void>()
+    /// The bound port or why there is none; fired once, by `settle`.
+    private let portOutcome = AsyncSignal<Result<Int, GRPCServerError>>()
+    private let finished = AsyncSignal<Void>()
 
     private enum Phase {
         case idle
@@ -100,9 +103,8 @@ public final class GRPCServerRunner: Sendable {
     private struct State {
         var phase = Phase.idle
         var shutdownRequested = false
-        var portWaiters: [CheckedContinuation<Result<Int, GRPCServerError>, Never>] = []
 
-        /// The answer for port waiters, once there is one.
+        /// The answer for ``listeningPort()``, once there is one.
         var portResult: Result<Int, GRPCServerError>? {
             switch phase {
             case .idle, .preparing, .starting: nil
@@ -126,7 +128,7 @@ public final class GRPCServerRunner: Sendable {
     /// unusable address or certificate file.
     public func run() async throws {
         enum Claim { case run, stopped, alreadyRunning }
-        let claim: Claim = state.withLock { state in
+        let claim: Claim = state.withLockedValue { state in
             switch state.phase {
             case .idle where !state.shutdownRequested:
                 state.phase = .preparing
@@ -153,7 +155,7 @@ public final class GRPCServerRunner: Sendable {
             throw error
         }
         let server = GRPCServer(transport: transport, services: services)
-        let proceed: Bool = state.withLock { state in
+        let proceed: Bool = state.withLockedValue { state in
             guard !state.shutdownRequested else { return false }
             state.phase = .starting(server)
             return true
@@ -176,7 +178,7 @@ public final class GRPCServerRunner: Sendable {
                     return false
                 }
                 group.addTask {
-                    await self.forcedStop.wait()
+                    _ = try? await self.forcedStop.wait()
                     return true
                 }
                 while let serverEnded = try await group.next() {
@@ -197,22 +199,17 @@ public final class GRPCServerRunner: Sendable {
     /// The bound port, once the server listens (the chosen one for port 0). Throws when the server
     /// failed to start or is stopped.
     public func listeningPort() async throws(GRPCServerError) -> Int {
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<Int, GRPCServerError>, Never>) in
-            let ready: Result<Int, GRPCServerError>? = state.withLock { state in
-                if let result = state.portResult { return result }
-                state.portWaiters.append(continuation)
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-        return try result.get()
+        // The current answer when there is one (the server may have stopped since it bound).
+        if let current = state.withLockedValue({ $0.portResult }) { return try current.get() }
+        // `run()` always settles the port (bound, failed or stopped), so this wait may ignore
+        // cancellation.
+        return try await portOutcome.waitIgnoringCancellation().get()
     }
 
     /// Stops accepting new calls and connections (HTTP/2 GOAWAY); calls in flight go on. Returns at
     /// once.
     public func beginShutdown() {
-        let server: GRPCServer<HTTP2ServerTransport.Posix>? = state.withLock { state in
+        let server: GRPCServer<HTTP2ServerTransport.Posix>? = state.withLockedValue { state in
             state.shutdownRequested = true
             switch state.phase {
             case .starting(let server), .listening(let server, _): return server
@@ -226,7 +223,7 @@ public final class GRPCServerRunner: Sendable {
     /// then they are cancelled. Returns once ``run()`` has returned (or at once if it never ran).
     public func shutdown(gracePeriod: Duration) async {
         beginShutdown()
-        let running: Bool = state.withLock { state in
+        let running: Bool = state.withLockedValue { state in
             switch state.phase {
             case .preparing, .starting, .listening: return true
             case .idle:
@@ -238,37 +235,31 @@ public final class GRPCServerRunner: Sendable {
         settle(nil)
         guard running else { return }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.finished.wait() }
+            group.addTask { _ = try? await self.finished.wait() }
             group.addTask { try? await Task.sleep(for: gracePeriod) }
             await group.next()
             group.cancelAll()
         }
         if !finished.isFired {
             forcedStop.fire()
-            await finished.wait()
+            _ = try? await finished.wait()
         }
     }
 
-    /// Moves to `phase` (unless the phase is already final) and answers port waiters when there is
-    /// an answer.
+    /// Moves to `phase` (unless the phase is already final) and answers ``listeningPort()`` once
+    /// there is an answer.
     private func settle(_ phase: Phase?) {
-        let (waiters, result):
-            ([CheckedContinuation<Result<Int, GRPCServerError>, Never>], Result<Int, GRPCServerError>?) =
-                state.withLock { state in
-                    if let phase {
-                        switch (state.phase, phase) {
-                        case (.failed, _), (.stopped, _): break
-                        case (.listening, .listening): break
-                        default: state.phase = phase
-                        }
-                    }
-                    guard let result = state.portResult else { return ([], nil) }
-                    defer { state.portWaiters = [] }
-                    return (state.portWaiters, result)
+        let result: Result<Int, GRPCServerError>? = state.withLockedValue { state in
+            if let phase {
+                switch (state.phase, phase) {
+                case (.failed, _), (.stopped, _): break
+                case (.listening, .listening): break
+                default: state.phase = phase
                 }
-        if let result {
-            for waiter in waiters { waiter.resume(returning: result) }
+            }
+            return state.portResult
         }
+        if let result { portOutcome.fire(result) }
     }
 
     private func makeTransport() throws(GRPCConfigurationError) -> HTTP2ServerTransport.Posix {

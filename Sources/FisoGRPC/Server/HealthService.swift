@@ -1,5 +1,5 @@
 import GRPCCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The standard gRPC health service (`grpc.health.v1.Health`), whose statuses the owner sets.
 ///
@@ -20,24 +20,24 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol, Sendabl
         var watchesFinished = false
     }
 
-    private let state: Mutex<State>
+    private let state: NIOLockedValueBox<State>
 
     /// - Parameter services: Fully qualified names of the services to report on, besides "" (the
     ///   server as a whole).
     public init(services: [String] = [ServiceNames.eventService]) {
         var statuses: [String: HealthServingStatus] = ["": .notServing]
         for service in services { statuses[service] = .notServing }
-        state = Mutex(State(statuses: statuses))
+        state = NIOLockedValueBox(State(statuses: statuses))
     }
 
     /// The status of `service`, or nil when the service is unknown.
     public func status(of service: String = "") -> HealthServingStatus? {
-        state.withLock { $0.statuses[service] }
+        state.withLockedValue { $0.statuses[service] }
     }
 
     /// Sets the status of one service (adding it when it is new) and tells its watchers.
     public func setStatus(_ status: HealthServingStatus, for service: String) {
-        let watchers: [Watcher] = state.withLock { state in
+        let watchers: [Watcher] = state.withLockedValue { state in
             state.statuses[service] = status
             return state.watchers.values.filter { $0.service == service }
         }
@@ -47,7 +47,7 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol, Sendabl
     /// Sets every known service, and the server as a whole, to `SERVING` or `NOT_SERVING`.
     public func setServing(_ serving: Bool) {
         let status: HealthServingStatus = serving ? .serving : .notServing
-        let watchers: [Watcher] = state.withLock { state in
+        let watchers: [Watcher] = state.withLockedValue { state in
             for service in state.statuses.keys { state.statuses[service] = status }
             return Array(state.watchers.values)
         }
@@ -57,7 +57,7 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol, Sendabl
     /// Ends every `Watch` call (after the statuses already sent); later `Watch` calls get the
     /// current status and end. Call on shutdown, after setting `NOT_SERVING`.
     public func finishWatches() {
-        let watchers: [Watcher] = state.withLock { state in
+        let watchers: [Watcher] = state.withLockedValue { state in
             state.watchesFinished = true
             defer { state.watchers = [:] }
             return Array(state.watchers.values)
@@ -81,7 +81,7 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol, Sendabl
         request: ServerRequest<Grpc_Health_V1_HealthListRequest>, context: ServerContext
     ) async throws -> ServerResponse<Grpc_Health_V1_HealthListResponse> {
         var response = Grpc_Health_V1_HealthListResponse()
-        for (service, status) in state.withLock({ $0.statuses }) {
+        for (service, status) in state.withLockedValue({ $0.statuses }) {
             response.statuses[service] = Self.response(status)
         }
         return ServerResponse(message: response)
@@ -95,7 +95,7 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol, Sendabl
         let (updates, continuation) = AsyncStream.makeStream(
             of: HealthServingStatus.self, bufferingPolicy: .bufferingNewest(1)
         )
-        let watcherID: Int = state.withLock { state in
+        let watcherID: Int = state.withLockedValue { state in
             continuation.yield(state.statuses[service] ?? .serviceUnknown)
             if state.watchesFinished {
                 continuation.finish()
@@ -106,7 +106,7 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol, Sendabl
             return state.nextWatcherID
         }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.watchers.removeValue(forKey: watcherID) }
+            _ = self?.state.withLockedValue { $0.watchers.removeValue(forKey: watcherID) }
         }
         return StreamingServerResponse { writer in
             var lastSent: HealthServingStatus?

@@ -1,4 +1,4 @@
-import CRdKafka
+internal import CRdKafka
 import Logging
 
 /// Cluster administration for tests, start-up validation and tooling: connectivity checks,
@@ -30,13 +30,17 @@ public final class KafkaAdminClient: Sendable {
     /// error naming the brokers and librdkafka's last broker error otherwise.
     public func checkConnectivity(timeout: Duration = .seconds(10)) async throws(KafkaError) {
         let handle = self.handle
-        _ = try await worker.run { handle.metadata(allTopics: false, timeout: timeout) }
+        _ = try await worker.run(cancelled: "the connectivity check was cancelled") { _ in
+            handle.metadata(allTopics: false, timeout: timeout)
+        }
     }
 
     /// Brokers and all topics with their partitions.
     public func metadata(timeout: Duration = .seconds(10)) async throws(KafkaError) -> KafkaClusterMetadata {
         let handle = self.handle
-        return try await worker.run { handle.metadata(allTopics: true, timeout: timeout) }
+        return try await worker.run(cancelled: "the metadata request was cancelled") { _ in
+            handle.metadata(allTopics: true, timeout: timeout)
+        }
     }
 
     /// The number of partitions of `topic`; throws an `.admin` error with code
@@ -69,7 +73,9 @@ public final class KafkaAdminClient: Sendable {
                 kind: .invalidArgument, message: "a topic needs at least one partition (got \(partitions))")
         }
         let handle = self.handle
-        try await worker.run { () -> Result<Void, KafkaError> in
+        try await worker.run(
+            cancelled: "the wait for the creation of topic '\(name)' was cancelled; the topic may still be created"
+        ) { _ -> Result<Void, KafkaError> in
             Self.createTopic(
                 handle: handle,
                 name: name,
@@ -103,7 +109,8 @@ public final class KafkaAdminClient: Sendable {
         timeout: Duration = .seconds(10)
     ) async throws(KafkaError) -> (low: Int64, high: Int64) {
         let handle = self.handle
-        let result = try await worker.run { () -> Result<[Int64], KafkaError> in
+        let result = try await worker.run(cancelled: "the watermark query for \(partition) was cancelled") {
+            _ -> Result<[Int64], KafkaError> in
             handle.watermarks(of: partition, timeout: timeout).map { [$0.low, $0.high] }
         }
         return (result[0], result[1])

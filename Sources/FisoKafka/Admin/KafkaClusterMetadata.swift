@@ -1,4 +1,4 @@
-import CRdKafka
+internal import CRdKafka
 
 /// A snapshot of cluster metadata.
 public struct KafkaClusterMetadata: Hashable, Sendable {

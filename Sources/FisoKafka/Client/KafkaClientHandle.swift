@@ -1,6 +1,7 @@
-import CRdKafka
+internal import CRdKafka
+import FisoConcurrency
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The librdkafka library the process runs with (which may be newer than the headers it was
 /// built against: the tests run with the `confluent-kafka` wheel's librdkafka via
@@ -36,12 +37,12 @@ final class ClientContext: Sendable {
     let brokers: String
     /// The latest broker-level error librdkafka reported (connection refused, authentication
     /// failure, ...), used to explain timeouts.
-    let lastBrokerError = Mutex<String?>(nil)
+    let lastBrokerError = NIOLockedValueBox<String?>(nil)
     let deliveries: DeliveryRegistry?
     let consumer: ConsumerState?
     /// Repeated librdkafka warnings and errors (a broker that is down is reported many times a
     /// second) are logged once per `repeatWindow`, with a count of the ones left out.
-    private let recentLogLines = Mutex<[String: (since: ContinuousClock.Instant, suppressed: Int)]>([:])
+    private let recentLogLines = NIOLockedValueBox<[String: (since: ContinuousClock.Instant, suppressed: Int)]>([:])
     private static let repeatWindow = Duration.seconds(10)
 
     init(
@@ -62,7 +63,7 @@ final class ClientContext: Sendable {
     /// last logged, or `nil` to skip it.
     func admitLogLine(_ line: String) -> Int? {
         let now = ContinuousClock.now
-        return recentLogLines.withLock { recent in
+        return recentLogLines.withLockedValue { recent in
             if let entry = recent[line], now < entry.since.advanced(by: Self.repeatWindow) {
                 recent[line] = (entry.since, entry.suppressed + 1)
                 return nil
@@ -82,7 +83,7 @@ final class ClientContext: Sendable {
     /// librdkafka is too old for brokers that send tagged ApiVersion fields.
     var connectionHint: String {
         var parts: [String] = []
-        if let error = lastBrokerError.withLock({ $0 }) { parts.append("last broker error: \(error)") }
+        if let error = lastBrokerError.withLockedValue({ $0 }) { parts.append("last broker error: \(error)") }
         if !KafkaLibrary.parsesTaggedApiVersionFields {
             parts.append(
                 "librdkafka \(KafkaLibrary.version) is older than 2.2.0 and cannot talk to brokers that send tagged ApiVersion fields (such as tansu)"
@@ -140,7 +141,7 @@ final class KafkaClientHandle: Sendable {
         let pointer = self.pointer
         let context = self.context
         context.consumer?.detach()
-        startDedicatedThread(name: "fiso-kafka-destroy") {
+        DedicatedThread.start(name: "fiso-kafka-destroy") {
             rd_kafka_destroy(pointer.raw)
             withExtendedLifetime(context) {}
         }
@@ -241,7 +242,7 @@ private func kafkaErrorCallback(
     guard let context = ClientContext.from(opaque) else { return }
     let error = KafkaErrorCode(rawValue: code)
     let text = reason.map { String(cString: $0) } ?? error.text
-    context.lastBrokerError.withLock { $0 = text }
+    context.lastBrokerError.withLockedValue { $0 = text }
     if error == .fatal, let handle {
         var fatalText = [CChar](repeating: 0, count: 512)
         let fatalCode = KafkaErrorCode(rd_kafka_fatal_error(handle, &fatalText, fatalText.count))
@@ -276,15 +277,13 @@ private func kafkaDeliveryCallback(
         return
     }
     if code == RD_KAFKA_RESP_ERR__PURGE_QUEUE || code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT {
-        deliveries.complete(
+        deliveries.giveUp(
             id,
-            .failure(
-                KafkaError(
-                    kind: .closed,
-                    message:
-                        "delivery to topic '\(topic)' was cancelled: the producer shut down before the broker acknowledged the message",
-                    code: KafkaErrorCode(code)
-                )
+            KafkaError(
+                kind: .closed,
+                message:
+                    "delivery to topic '\(topic)' was given up: the producer shut down before the broker acknowledged the message",
+                code: KafkaErrorCode(code)
             )
         )
         return

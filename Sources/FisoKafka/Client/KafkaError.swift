@@ -1,4 +1,4 @@
-import CRdKafka
+internal import CRdKafka
 
 /// A librdkafka error code (`rd_kafka_resp_err_t`): negative values are client-side errors,
 /// positive values are Kafka protocol errors returned by a broker.
@@ -62,6 +62,10 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         case closed
         /// An argument was invalid (for example, a topic name with a NUL byte).
         case invalidArgument
+        /// The calling task was cancelled while it waited. The work it had handed to librdkafka
+        /// is not undone: a produced message may still be delivered, a commit may still complete
+        /// (the message says which).
+        case cancelled
     }
 
     /// What failed.

@@ -1,4 +1,4 @@
-import CRdKafka
+internal import CRdKafka
 
 /// Owns an `rd_kafka_conf_t` until it is handed to `rd_kafka_new`.
 struct RdKafkaConfigurationBuilder: ~Copyable {

@@ -1,48 +1,18 @@
+import DequeModule
 import Dispatch
-import Foundation
-import Synchronization
+import FisoConcurrency
+import NIOConcurrencyHelpers
 
-/// Starts a dedicated OS thread. librdkafka's blocking calls (poll, flush, commit, transactions)
-/// run on such threads so they never occupy Swift concurrency's cooperative pool or an event loop.
-func startDedicatedThread(name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
-    thread.name = name
-    thread.start()
-}
-
-/// A flag that is raised once; tasks can wait for it without blocking a thread.
-final class OneShotSignal: Sendable {
-    private struct State {
-        var raised = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
+/// Raised when the task waiting for a blocking job was cancelled, so the job can stop between
+/// slices of work (or not start at all).
+final class CancellationFlag: Sendable {
+    private let raised = NIOLockedValueBox(false)
 
     init() {}
 
-    var isRaised: Bool { state.withLock { $0.raised } }
+    var isRaised: Bool { raised.withLockedValue { $0 } }
 
-    func raise() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard !state.raised else { return [] }
-            state.raised = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let raised = state.withLock { state -> Bool in
-                if state.raised { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if raised { continuation.resume() }
-        }
-    }
+    func raise() { raised.withLockedValue { $0 = true } }
 }
 
 /// One dedicated thread that runs blocking librdkafka calls in submission order, so callers can
@@ -50,22 +20,31 @@ final class OneShotSignal: Sendable {
 final class BlockingWorker: Sendable {
     private final class Queue: Sendable {
         struct State {
-            var jobs: [@Sendable () -> Void] = []
+            var jobs = Deque<@Sendable () -> Void>()
             var closed = false
         }
 
-        let state = Mutex(State())
+        let state = NIOLockedValueBox(State())
         let available = DispatchSemaphore(value: 0)
 
         func loop() {
             while true {
                 available.wait()
-                let job = state.withLock { state -> (@Sendable () -> Void)? in
-                    state.jobs.isEmpty ? nil : state.jobs.removeFirst()
-                }
+                let job = state.withLockedValue { $0.jobs.popFirst() }
                 guard let job else { return }  // Woken with no job: closed.
                 job()
             }
+        }
+
+        /// Queues `job`; false once closed.
+        func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+            let accepted = state.withLockedValue { state -> Bool in
+                guard !state.closed else { return false }
+                state.jobs.append(job)
+                return true
+            }
+            if accepted { available.signal() }
+            return accepted
         }
     }
 
@@ -73,39 +52,72 @@ final class BlockingWorker: Sendable {
 
     init(name: String) {
         let queue = self.queue
-        startDedicatedThread(name: name) { queue.loop() }
+        DedicatedThread.start(name: name) { queue.loop() }
     }
 
     deinit { close() }
 
     /// Runs `body` on the worker thread and returns its result.
+    ///
+    /// Follows the cancellation rule: when the calling task is cancelled, the wait ends at once
+    /// with a `.cancelled` error saying `cancelled` (what became of the call). A job that has not
+    /// started yet is skipped; a running one sees its flag raised and may stop early. What a
+    /// call finishes after its waiter left goes to `whenAbandoned` (its owner accounts for it).
     func run<Value: Sendable>(
-        _ body: @escaping @Sendable () -> Result<Value, KafkaError>
+        cancelled: @autoclosure @escaping @Sendable () -> String,
+        whenAbandoned: (@Sendable (Result<Value, KafkaError>) -> Void)? = nil,
+        _ body: @escaping @Sendable (CancellationFlag) -> Result<Value, KafkaError>
     ) async throws(KafkaError) -> Value {
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<Value, KafkaError>, Never>) in
-            let accepted = queue.state.withLock { state -> Bool in
-                guard !state.closed else { return false }
-                state.jobs.append { continuation.resume(returning: body()) }
-                return true
-            }
-            if accepted {
-                queue.available.signal()
-            } else {
-                continuation.resume(
-                    returning: .failure(KafkaError(kind: .closed, message: "the Kafka client is closed")))
-            }
+        if Task.isCancelled { throw KafkaError(kind: .cancelled, message: cancelled()) }
+        let flag = CancellationFlag()
+        let outcome = AsyncSignal<Result<Value, KafkaError>>()
+        let accepted = queue.submit {
+            let result =
+                flag.isRaised ? .failure(KafkaError(kind: .cancelled, message: cancelled())) : body(flag)
+            if !outcome.fire(result) || flag.isRaised { whenAbandoned?(result) }
+        }
+        guard accepted else { throw KafkaError(kind: .closed, message: "the Kafka client is closed") }
+        let result: Result<Value, KafkaError>
+        do {
+            result = try await outcome.wait()
+        } catch {
+            flag.raise()
+            throw KafkaError(kind: .cancelled, message: cancelled())
         }
         return try result.get()
     }
 
+    /// Runs `body` on the worker thread and returns its result, even if the calling task is
+    /// cancelled meanwhile: for calls that must finish (bounded, short).
+    func runIgnoringCancellation<Value: Sendable>(
+        _ body: @escaping @Sendable () -> Result<Value, KafkaError>
+    ) async throws(KafkaError) -> Value {
+        let outcome = AsyncSignal<Result<Value, KafkaError>>()
+        guard queue.submit({ outcome.fire(body()) }) else {
+            throw KafkaError(kind: .closed, message: "the Kafka client is closed")
+        }
+        return try await outcome.waitIgnoringCancellation().get()
+    }
+
     /// Lets queued jobs finish, then ends the thread. Later `run` calls fail with `.closed`.
     func close() {
-        let first = queue.state.withLock { state -> Bool in
+        let first = queue.state.withLockedValue { state -> Bool in
             defer { state.closed = true }
             return !state.closed
         }
         // One extra signal wakes the thread with an empty queue, which ends it.
         if first { queue.available.signal() }
     }
+}
+
+/// Runs a blocking call on a thread of its own and waits for it without blocking the task (for
+/// calls that must not queue behind a worker's jobs, such as the flush at shutdown). The wait
+/// ignores cancellation: the call must be bounded, for example by `flag`.
+func runOnOwnThread<Value: Sendable>(
+    name: String,
+    _ body: @escaping @Sendable () -> Value
+) async -> Value {
+    let outcome = AsyncSignal<Value>()
+    DedicatedThread.start(name: name) { outcome.fire(body()) }
+    return await outcome.waitIgnoringCancellation()
 }

@@ -1,184 +1,105 @@
-import CRdKafka
+internal import CRdKafka
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
-/// Everything a consumer shares between its poll thread, librdkafka's callbacks (which run on
-/// the poll thread, inside `rd_kafka_consumer_poll` and `rd_kafka_consumer_close`) and the tasks
-/// that read events, mark messages processed, commit, pause and resume. The `shared` mutex guards
-/// that state and no C call is made while it is held; the `queues` mutex guards librdkafka queue
-/// references (only short, non-blocking C calls are made under it). The two are never nested.
+/// The adapter around `ConsumerStateMachine`: it keeps the machine (and the parked reader's
+/// continuation) in one lock, feeds it what happens on the poll thread, in librdkafka's callbacks
+/// (which run on the poll thread, inside `rd_kafka_consumer_poll` and while it serves the close
+/// queue) and in the tasks that read events, mark messages processed, commit, pause and resume,
+/// and carries out the actions it returns — librdkafka calls and continuation resumes — after
+/// unlocking. No C call is made while the machine's lock is held.
 final class ConsumerState: Sendable {
-    /// A waiting reader and what to resume it with (resumed after the lock is released).
-    typealias ReaderWake = (CheckedContinuation<KafkaConsumerEvent?, any Error>, Result<KafkaConsumerEvent?, any Error>)
+    typealias Machine = ConsumerStateMachine
+    typealias Queues = ConsumerQueues
+    typealias ReaderContinuation = CheckedContinuation<KafkaConsumerEvent?, any Error>
 
-    struct Shared {
-        var events = EventQueue()
-        var waiter: CheckedContinuation<KafkaConsumerEvent?, any Error>?
-        var tracker = OffsetTracker()
-        /// Assigned partitions and the generation of their current assignment.
-        var generations: [KafkaTopicPartition: UInt64] = [:]
-        var nextGeneration: UInt64 = 1
-        /// Partitions the user paused.
-        var userPaused: Set<KafkaTopicPartition> = []
-        /// Where a user-paused partition must restart: its first message that was not delivered.
-        var rewindPoints: [KafkaTopicPartition: Int64] = [:]
-        /// Partitions resumed by the user since the poll thread last looked.
-        var pendingResumes: Set<KafkaTopicPartition> = []
-        /// Partitions currently paused in librdkafka (poll thread's view).
-        var librdkafkaPaused: Set<KafkaTopicPartition> = []
-        /// The poll thread stopped taking messages from librdkafka because the buffer is full; the
-        /// reader wakes it once the buffer is half empty.
-        var waitingForRoom = false
-        var asyncCommitRequested = false
-        var started = false
-        var stopRequested = false
-        /// No more events are delivered (shutdown began or the consumer failed).
-        var streamFinished = false
-        var failure: KafkaError?
+    private struct Locked {
+        var machine: Machine
+        /// The parked reader: set exactly while `machine.readerWaiting`.
+        var reader: ReaderContinuation?
+
+        /// Takes the parked reader when the machine decided to resume it.
+        mutating func takeReader(for resumption: Machine.ReaderResumption?) -> ReaderWake? {
+            guard let resumption else { return nil }
+            guard let reader else {
+                assertionFailure("the machine resumed a reader that is not parked")
+                return nil
+            }
+            self.reader = nil
+            return ReaderWake(continuation: reader, result: resumption.result)
+        }
     }
 
-    /// What the poll thread must do in one loop iteration.
-    struct LoopWork {
-        var stop: Bool
-        var seeks: [KafkaTopicPartitionOffset]
-        var pause: [KafkaTopicPartition]
-        var resume: [KafkaTopicPartition]
-        var commitRequested: Bool
+    /// A reader to resume once the lock is released.
+    private struct ReaderWake {
+        let continuation: ReaderContinuation
+        let result: Result<KafkaConsumerEvent?, any Error>
+
+        func resume() { continuation.resume(with: result) }
     }
 
     let configuration: KafkaConsumerConfiguration
     let logger: Logger
-    private let shared = Mutex(Shared())
-    /// librdkafka queues of the consumer. Messages of assigned partitions are routed to one
-    /// message queue, apart from the consumer queue that carries rebalances, commit results and
-    /// errors: when the buffer is full the poll thread stops reading messages (librdkafka then
-    /// stops fetching at its `queued.min.messages` / `queued.max.messages.kbytes` bounds) but
-    /// keeps serving the group protocol.
-    struct Queues {
-        var client: RdKafkaPointer?
-        var messages: RdKafkaQueuePointer?
-        var partitions: [KafkaTopicPartition: RdKafkaQueuePointer] = [:]
-    }
-
-    /// Cleared before the handle is destroyed; the lock is held while the pointers are used from
-    /// other threads (waking), so they cannot go away meanwhile.
-    private let queues = Mutex(Queues())
+    private let locked: NIOLockedValueBox<Locked>
+    private let queues = Queues()
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.locked = NIOLockedValueBox(
+            Locked(machine: Machine(configuration: Machine.Configuration(configuration)), reader: nil)
+        )
     }
 
-    func attach(_ handle: RdKafkaPointer) { queues.withLock { $0.client = handle } }
+    /// Runs `body` on the machine under the lock.
+    private func withMachine<Value>(_ body: (inout Machine) -> Value) -> Value {
+        locked.withLockedValue { body(&$0.machine) }
+    }
 
-    func detach() { queues.withLock { $0.client = nil } }
-
-    /// Poll thread, before subscribing: creates the message queue.
-    func openMessageQueue() -> RdKafkaQueuePointer? {
-        queues.withLock { queues in
-            guard let client = queues.client, let queue = rd_kafka_queue_new(client.raw) else { return nil }
-            queues.messages = RdKafkaQueuePointer(raw: queue)
-            return queues.messages
+    /// Runs an input that may resume the reader; resumes it after unlocking.
+    @discardableResult
+    private func withMachine<Value>(
+        resumingReader body: (inout Machine) -> Value,
+        _ resumption: (Value) -> Machine.ReaderResumption?
+    ) -> Value {
+        let (value, wake) = locked.withLockedValue { locked in
+            let value = body(&locked.machine)
+            return (value, locked.takeReader(for: resumption(value)))
         }
+        wake?.resume()
+        return value
     }
 
-    /// Poll thread, after closing: releases every queue reference.
-    func closeQueues() {
-        queues.withLock { queues in
-            for queue in queues.partitions.values { rd_kafka_queue_destroy(queue.raw) }
-            queues.partitions = [:]
-            if let messages = queues.messages { rd_kafka_queue_destroy(messages.raw) }
-            queues.messages = nil
-        }
-    }
+    // MARK: Queues
 
-    /// Routes the messages of newly assigned partitions to the message queue.
-    private func routeToMessageQueue(_ partitions: [KafkaTopicPartition], handle: OpaquePointer) {
-        queues.withLock { queues in
-            guard let messages = queues.messages else { return }
-            for partition in partitions where queues.partitions[partition] == nil {
-                guard let queue = rd_kafka_queue_get_partition(handle, partition.topic, partition.partition) else {
-                    continue
-                }
-                rd_kafka_queue_forward(queue, messages.raw)
-                queues.partitions[partition] = RdKafkaQueuePointer(raw: queue)
-            }
-        }
-    }
+    func attach(_ handle: RdKafkaPointer) { queues.attach(handle) }
 
-    /// Gives revoked partitions back to librdkafka's default routing (the consumer queue).
-    private func restoreRouting(_ partitions: [KafkaTopicPartition], handle: OpaquePointer) {
-        queues.withLock { queues in
-            let consumerQueue = rd_kafka_queue_get_consumer(handle)
-            defer { if let consumerQueue { rd_kafka_queue_destroy(consumerQueue) } }
-            for partition in partitions {
-                guard let queue = queues.partitions.removeValue(forKey: partition) else { continue }
-                rd_kafka_queue_forward(queue.raw, consumerQueue)
-                rd_kafka_queue_destroy(queue.raw)
-            }
-        }
-    }
+    func detach() { queues.detach() }
 
-    /// Interrupts the poll thread's wait in either queue so it looks at requests at once.
-    func wakePollThread() {
-        queues.withLock { queues in
-            guard let client = queues.client else { return }
-            if let queue = rd_kafka_queue_get_consumer(client.raw) {
-                rd_kafka_queue_yield(queue)
-                rd_kafka_queue_destroy(queue)
-            }
-            if let messages = queues.messages { rd_kafka_queue_yield(messages.raw) }
-        }
-    }
+    func openMessageQueue() -> RdKafkaQueuePointer? { queues.openMessageQueue() }
+
+    func closeQueues() { queues.close() }
+
+    func wakePollThread() { queues.wakePollThread() }
 
     // MARK: Reader side
 
     func nextEvent() async throws -> KafkaConsumerEvent? {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation {
-                (continuation: CheckedContinuation<KafkaConsumerEvent?, any Error>) in
-                enum Outcome {
-                    case event(KafkaConsumerEvent?)
-                    case failure(any Error)
-                    case wait
+            try await withCheckedThrowingContinuation { (continuation: ReaderContinuation) in
+                let action = locked.withLockedValue { locked -> Machine.NextEventAction in
+                    let action = locked.machine.nextEvent(isCancelled: Task.isCancelled)
+                    if case .wait = action { locked.reader = continuation }
+                    return action
                 }
-                var wakePoller = false
-                let outcome = shared.withLock { state -> Outcome in
-                    if let event = Self.popDeliverable(&state) {
-                        // The poll thread stopped for a full buffer; let it continue now.
-                        wakePoller =
-                            state.waitingForRoom && state.events.messageCount <= configuration.maxBufferedMessages / 2
-                        if wakePoller { state.waitingForRoom = false }
-                        return .event(event)
-                    }
-                    if let failure = state.failure { return .failure(failure) }
-                    if state.streamFinished { return .event(nil) }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    if state.waiter != nil {
-                        return .failure(
-                            KafkaError(
-                                kind: .invalidArgument,
-                                message:
-                                    "KafkaConsumer.events has one reader at a time; another task is already waiting"
-                            )
-                        )
-                    }
-                    state.waiter = continuation
-                    return .wait
-                }
-                if wakePoller { wakePollThread() }
-                switch outcome {
-                case .event(let event): continuation.resume(returning: event)
-                case .failure(let error): continuation.resume(throwing: error)
-                case .wait: break
-                }
+                guard case .resume(let resumption, let wakePollThread) = action else { return }
+                // The poll thread stopped for a full buffer; let it continue now.
+                if wakePollThread { self.wakePollThread() }
+                continuation.resume(with: resumption.result)
             }
         } onCancel: {
-            let waiter = shared.withLock { state -> CheckedContinuation<KafkaConsumerEvent?, any Error>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(throwing: CancellationError())
+            let wake = locked.withLockedValue { $0.takeReader(for: $0.machine.readerCancelled()) }
+            wake?.resume()
         }
     }
 
@@ -186,232 +107,92 @@ final class ConsumerState: Sendable {
     /// Empty at the end of the stream.
     func nextEvents(maxCount: Int) async throws -> [KafkaConsumerEvent] {
         guard maxCount > 0, let first = try await nextEvent() else { return [] }
-        var events = [first]
-        let wakePoller = shared.withLock { state -> Bool in
-            while events.count < maxCount, let event = Self.popDeliverable(&state) { events.append(event) }
-            let wake = state.waitingForRoom && state.events.messageCount <= configuration.maxBufferedMessages / 2
-            if wake { state.waitingForRoom = false }
-            return wake
-        }
-        if wakePoller { wakePollThread() }
-        return events
-    }
-
-    /// Hands the next event to a waiting reader. Call with the lock held; resume the returned
-    /// continuation after unlocking.
-    private static func wakeReader(
-        _ state: inout Shared
-    ) -> ReaderWake? {
-        guard let waiter = state.waiter else { return nil }
-        if let event = Self.popDeliverable(&state) {
-            state.waiter = nil
-            return (waiter, .success(event))
-        }
-        if let failure = state.failure {
-            state.waiter = nil
-            return (waiter, .failure(failure))
-        }
-        if state.streamFinished {
-            state.waiter = nil
-            return (waiter, .success(nil))
-        }
-        return nil
-    }
-
-    /// The next event for the reader. A message starts being tracked (in flight) here, when it
-    /// is handed over; one whose assignment ended or that was already delivered is dropped.
-    private static func popDeliverable(_ state: inout Shared) -> KafkaConsumerEvent? {
-        while let event = state.events.popFirst() {
-            guard case .message(let message) = event else { return event }
-            let partition = message.topicPartition
-            guard state.generations[partition] == message.receipt.assignmentGeneration else { continue }
-            if !state.tracker.track(message.offset, in: partition) {
-                // An offset at or below one already delivered: librdkafka restarted the partition
-                // there (a seek). Deliver again from there; only finished messages are skipped.
-                state.tracker.rewind(partition, to: message.offset)
-                guard state.tracker.track(message.offset, in: partition) else { continue }
-            }
-            return event
-        }
-        return nil
-    }
-
-    private func resume(
-        _ wake: ReaderWake?
-    ) {
-        guard let (waiter, result) = wake else { return }
-        waiter.resume(with: result)
+        let (more, wakePollThread) = withMachine { $0.takeBufferedEvents(upTo: maxCount - 1) }
+        if wakePollThread { self.wakePollThread() }
+        return [first] + more
     }
 
     // MARK: Poll thread side
 
-    /// Adds a polled message unless its partition is no longer assigned, paused, or the stream
-    /// has ended. A paused partition remembers the first dropped offset so resuming rewinds there.
-    /// Returns whether the buffer is full (the poll thread then stops taking messages).
+    /// Hands a polled message to the machine. Returns whether the buffer is full (the poll
+    /// thread then stops taking messages).
     @discardableResult
     func deliver(_ message: KafkaMessage) -> Bool {
-        let (wake, full) = shared.withLock { state -> (ReaderWake?, Bool) in
-            let full = state.events.messageCount >= configuration.maxBufferedMessages
-            let partition = message.topicPartition
-            guard !state.streamFinished, let generation = state.generations[partition] else { return (nil, full) }
-            if state.userPaused.contains(partition) {
-                state.rewindPoints[partition] = min(state.rewindPoints[partition] ?? message.offset, message.offset)
-                return (nil, full)
-            }
-            var message = message
-            message.receipt.assignmentGeneration = generation
-            state.events.append(.message(message))
-            let wake = Self.wakeReader(&state)
-            return (wake, state.events.messageCount >= configuration.maxBufferedMessages)
-        }
-        resume(wake)
-        return full
+        withMachine(resumingReader: { $0.messagePolled(message) }, \.reader).bufferFull
     }
 
-    func takeLoopWork() -> LoopWork {
-        shared.withLock { state in
-            var seeks: [KafkaTopicPartitionOffset] = []
-            for partition in state.pendingResumes.sorted() where state.generations[partition] != nil {
-                if let offset = state.rewindPoints.removeValue(forKey: partition) {
-                    seeks.append(KafkaTopicPartitionOffset(partition, offset: offset))
-                }
-            }
-            state.pendingResumes = []
-            let assigned = Set(state.generations.keys)
-            let desired = state.userPaused.intersection(assigned)
-            let pause = desired.subtracting(state.librdkafkaPaused).sorted()
-            let resume = state.librdkafkaPaused.subtracting(desired).intersection(assigned).sorted()
-            state.librdkafkaPaused = desired
-            defer { state.asyncCommitRequested = false }
-            return LoopWork(
-                stop: state.stopRequested,
-                seeks: seeks,
-                pause: pause,
-                resume: resume,
-                commitRequested: state.asyncCommitRequested
-            )
-        }
+    /// The start of a poll-loop iteration: what to do before polling.
+    func loopIteration(commitDue: Bool) -> Machine.LoopAction {
+        withMachine { $0.loopIteration(commitDue: commitDue) }
     }
 
     /// Whether the buffer can take more messages; if not, the reader will wake the poll thread
     /// once it has room again.
-    func hasRoom() -> Bool {
-        shared.withLock { state in
-            let room = state.events.messageCount < configuration.maxBufferedMessages
-            state.waitingForRoom = !room
-            return room
-        }
+    func hasRoom() -> Bool { withMachine { $0.pollThreadWantsMessages() } }
+
+    /// Shutdown begins: the event stream ends (the reader sees its end); returns the partitions
+    /// to pause.
+    func beginClose() -> [KafkaTopicPartition] {
+        withMachine(resumingReader: { $0.beginClose() }, \.reader).pause
     }
+
+    func drainStep(deadlinePassed: Bool) -> Machine.DrainAction {
+        withMachine { $0.drainStep(deadlinePassed: deadlinePassed) }
+    }
+
+    /// Offsets for the commit at shutdown (see `ConsumerStateMachine.takeFinalOffsets()`).
+    func takeFinalOffsets() -> [KafkaTopicPartitionOffset] { withMachine { $0.takeFinalOffsets() } }
 
     /// Offsets to commit now (processed, not yet committed, still assigned); they are recorded
     /// as committed and put back if the commit fails.
-    func takeOffsetsToCommit() -> [KafkaTopicPartitionOffset] {
-        shared.withLock { state in
-            let offsets = state.tracker.uncommittedOffsets().filter { state.generations[$0.topicPartition] != nil }
-            state.tracker.markCommitted(offsets)
-            return offsets
-        }
-    }
+    func takeOffsetsToCommit() -> [KafkaTopicPartitionOffset] { withMachine { $0.takeOffsetsToCommit() } }
 
-    /// Offsets for the commit at shutdown: every assigned partition's committable offset, also
-    /// those already sent in an asynchronous commit, which may still fail after this one.
-    func takeFinalOffsets() -> [KafkaTopicPartitionOffset] {
-        shared.withLock { state in
-            let offsets = state.tracker.committableOffsets().filter { state.generations[$0.topicPartition] != nil }
-            state.tracker.markCommitted(offsets)
-            return offsets
-        }
-    }
-
-    func commitFailed(_ partitions: [KafkaTopicPartition]) {
-        shared.withLock { $0.tracker.markCommitFailed(partitions) }
-    }
-
-    /// Ends the event stream for shutdown: buffered messages are dropped; the reader sees the
-    /// end of the sequence.
-    func finishStream() {
-        let wake = shared.withLock { state -> ReaderWake? in
-            state.streamFinished = true
-            _ = state.events.removeAllMessages()
-            return Self.wakeReader(&state)
-        }
-        resume(wake)
-    }
+    func commitFailed(_ partitions: [KafkaTopicPartition]) { withMachine { $0.commitFailed(partitions) } }
 
     /// The consumer cannot continue: the reader gets `error` and the poll thread stops.
     func fail(_ error: KafkaError) {
-        let wake = shared.withLock { state -> ReaderWake? in
-            if state.failure == nil { state.failure = error }
-            state.stopRequested = true
-            state.streamFinished = true
-            _ = state.events.removeAllMessages()
-            return Self.wakeReader(&state)
-        }
-        resume(wake)
+        withMachine(resumingReader: { $0.fail(error) }, { $0 })
     }
 
-    var failure: KafkaError? { shared.withLock { $0.failure } }
+    var failure: KafkaError? { withMachine { $0.failure } }
 
     // MARK: Public operations
 
-    func markStarted() -> Bool {
-        shared.withLock { state in
-            defer { state.started = true }
-            return !state.started
-        }
+    func markStarted() -> Bool { withMachine { $0.start() } }
+
+    func requestStop() { withMachine { $0.requestStop() } }
+
+    /// Shutdown stops waiting for the broker (drain, final commit, leaving the group).
+    func abandonClose() { withMachine { $0.abandonClose() } }
+
+    var isCloseAbandoned: Bool { withMachine { $0.closeAbandoned } }
+
+    var closeReport: KafkaConsumer.CloseReport? {
+        get { withMachine { $0.closeReport } }
+        set { withMachine { $0.closeReport = newValue } }
     }
 
-    func requestStop() { shared.withLock { $0.stopRequested = true } }
+    func requestAsyncCommit() { withMachine { $0.requestAsyncCommit() } }
 
-    func requestAsyncCommit() { shared.withLock { $0.asyncCommitRequested = true } }
+    func markProcessed(_ receipt: KafkaMessageReceipt) -> Bool { withMachine { $0.markProcessed(receipt) } }
 
-    func markProcessed(_ receipt: KafkaMessageReceipt) -> Bool {
-        shared.withLock { state in
-            guard state.generations[receipt.topicPartition] == receipt.assignmentGeneration else { return false }
-            return state.tracker.markFinished(receipt.offset, in: receipt.topicPartition)
-        }
-    }
+    func uncommittedOffsets() -> [KafkaTopicPartitionOffset] { withMachine { $0.uncommittedOffsets() } }
 
-    func uncommittedOffsets() -> [KafkaTopicPartitionOffset] {
-        shared.withLock { state in
-            state.tracker.uncommittedOffsets().filter { state.generations[$0.topicPartition] != nil }
-        }
-    }
+    func markCommitted(_ offsets: [KafkaTopicPartitionOffset]) { withMachine { $0.markCommitted(offsets) } }
 
-    func markCommitted(_ offsets: [KafkaTopicPartitionOffset]) {
-        shared.withLock { $0.tracker.markCommitted(offsets) }
-    }
+    var assignment: [KafkaTopicPartition] { withMachine { $0.assignment } }
 
-    var assignment: [KafkaTopicPartition] { shared.withLock { $0.generations.keys.sorted() } }
+    var inFlightCount: Int { withMachine { $0.inFlightCount } }
 
-    var inFlightCount: Int { shared.withLock { $0.tracker.inFlightCount } }
+    var bufferedMessageCount: Int { withMachine { $0.bufferedMessageCount } }
 
-    var bufferedMessageCount: Int { shared.withLock { $0.events.messageCount } }
+    func inFlightCount(in partition: KafkaTopicPartition) -> Int { withMachine { $0.inFlightCount(in: partition) } }
 
-    func inFlightCount(in partition: KafkaTopicPartition) -> Int {
-        shared.withLock { $0.tracker.inFlightCount(in: partition) }
-    }
+    var pausedPartitions: [KafkaTopicPartition] { withMachine { $0.pausedPartitions } }
 
-    var pausedPartitions: [KafkaTopicPartition] { shared.withLock { $0.userPaused.sorted() } }
+    func pause(_ partitions: [KafkaTopicPartition]) { withMachine { $0.pause(partitions) } }
 
-    func pause(_ partitions: [KafkaTopicPartition]) {
-        shared.withLock { state in
-            let assigned = Set(partitions.filter { state.generations[$0] != nil })
-            state.userPaused.formUnion(assigned)
-            state.pendingResumes.subtract(assigned)
-            for (partition, lowest) in state.events.removeMessages(of: assigned) {
-                state.rewindPoints[partition] = min(state.rewindPoints[partition] ?? lowest, lowest)
-            }
-        }
-    }
-
-    func resume(_ partitions: [KafkaTopicPartition]) {
-        shared.withLock { state in
-            for partition in partitions where state.userPaused.remove(partition) != nil {
-                state.pendingResumes.insert(partition)
-            }
-        }
-    }
+    func resume(_ partitions: [KafkaTopicPartition]) { withMachine { $0.resume(partitions) } }
 
     // MARK: librdkafka callbacks (poll thread)
 
@@ -424,20 +205,19 @@ final class ConsumerState: Sendable {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         switch code {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            if case .offset(let start) = configuration.startOffset, let list {
+            let (action, wake) = locked.withLockedValue { locked in
+                let action = locked.machine.partitionsAssigned(partitions)
+                return (action, locked.takeReader(for: action.reader))
+            }
+            // These queries stay inside the callback: a start offset only takes effect in the
+            // list given to assign (a seek afterwards fails until librdkafka's own committed
+            // offset fetch has started the partition, so it would race it).
+            if let start = action.resolveStartOffset, let list {
                 applyStartOffset(start, handle: handle, list: list)
             }
-            routeToMessageQueue(partitions, handle: handle)
-            let wake = shared.withLock { state -> ReaderWake? in
-                for partition in partitions {
-                    state.generations[partition] = state.nextGeneration
-                    state.nextGeneration += 1
-                }
-                guard !state.streamFinished, !partitions.isEmpty else { return nil }
-                state.events.append(.partitionsAssigned(partitions))
-                return Self.wakeReader(&state)
-            }
-            resume(wake)
+            queues.route(action.route, handle: handle)
+            wake?.resume()
+            // Assigning is the callback's duty: the group protocol waits for it.
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, list) {
                     fail(KafkaError.consuming(error, kind: .consumer, operation: "incremental assign"))
@@ -460,31 +240,13 @@ final class ConsumerState: Sendable {
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(handle) != 0
-            let commitNow = configuration.commitOnRevoke && !lost
-            // Stop tracking first (later completions are ignored), commit what was finished,
-            // and only then tell the reader, so the event means "committed and dropped".
-            let offsets = shared.withLock { state -> [KafkaTopicPartitionOffset] in
-                var offsets: [KafkaTopicPartitionOffset] = []
-                for partition in partitions {
-                    if let offset = state.tracker.removePartition(partition), commitNow { offsets.append(offset) }
-                    state.generations.removeValue(forKey: partition)
-                    state.userPaused.remove(partition)
-                    state.rewindPoints.removeValue(forKey: partition)
-                    state.pendingResumes.remove(partition)
-                    state.librdkafkaPaused.remove(partition)
-                }
-                _ = state.events.removeMessages(of: Set(partitions))
-                return offsets
+            let action = withMachine { $0.partitionsRevoked(partitions, lost: lost) }
+            // Synchronous and inside the callback: the commit must reach the broker before the
+            // partitions are unassigned, or their next owner starts before what was processed.
+            if !action.commit.isEmpty {
+                commitSynchronously(action.commit, handle: handle, reason: "revoke")
             }
-            if !offsets.isEmpty {
-                commitSynchronously(offsets, handle: handle, reason: "revoke")
-            }
-            let wake = shared.withLock { state -> ReaderWake? in
-                guard !state.streamFinished, !partitions.isEmpty else { return nil }
-                state.events.append(.partitionsRevoked(partitions))
-                return Self.wakeReader(&state)
-            }
-            resume(wake)
+            withMachine(resumingReader: { $0.revocationCommitted(partitions) }, { $0 })
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(handle, list) {
                     logger.error("\(KafkaError.consuming(error, kind: .consumer, operation: "incremental unassign"))")
@@ -492,14 +254,14 @@ final class ConsumerState: Sendable {
             } else {
                 _ = rd_kafka_assign(handle, nil)
             }
-            restoreRouting(partitions, handle: handle)
+            queues.restoreRouting(partitions, handle: handle)
             if !partitions.isEmpty {
                 var metadata: Logger.Metadata = [
                     "kafka.partitions": "\(partitions.map(\.description).joined(separator: ","))",
                     "kafka.rebalanceProtocol": "\(cooperative ? "cooperative" : "eager")",
                 ]
-                if !offsets.isEmpty {
-                    metadata["kafka.committed"] = "\(offsets.map(\.description).joined(separator: ","))"
+                if !action.commit.isEmpty {
+                    metadata["kafka.committed"] = "\(action.commit.map(\.description).joined(separator: ","))"
                 }
                 logger.info(lost ? "Kafka partitions lost" : "Kafka partitions revoked", metadata: metadata)
             }
@@ -537,6 +299,66 @@ final class ConsumerState: Sendable {
         }
         logger.warning("\(error)")
         return error
+    }
+
+    /// Commits `offsets` and waits for the broker's answer, or until `giveUp` says to stop
+    /// waiting (checked every 20 ms). Returns the offsets the broker did not confirm: failed, or
+    /// still unanswered when it gave up (that commit may still complete). Those partitions are
+    /// offered again by the next commit.
+    func commitWaiting(
+        _ offsets: [KafkaTopicPartitionOffset],
+        handle: OpaquePointer,
+        reason: String,
+        giveUp: () -> Bool
+    ) -> [KafkaTopicPartitionOffset] {
+        guard let queue = rd_kafka_queue_new(handle) else {
+            return commitSynchronously(offsets, handle: handle, reason: reason) == nil ? [] : offsets
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        let list = RdKafkaPartitionList(offsets)
+        let started = rd_kafka_commit_queue(handle, list.pointer, queue, nil, nil)
+        var failed: [(KafkaTopicPartition, rd_kafka_resp_err_t)]
+        if started != RD_KAFKA_RESP_ERR_NO_ERROR {
+            failed = offsets.map { ($0.topicPartition, started) }
+        } else {
+            failed = []
+            while true {
+                if giveUp() {
+                    commitFailed(offsets.map(\.topicPartition))
+                    logger.warning(
+                        "Kafka consumer stopped waiting for the offset commit (\(reason)); it may still complete",
+                        metadata: ["kafka.offsets": "\(offsets.map(\.description).joined(separator: ","))"]
+                    )
+                    return offsets
+                }
+                guard let event = rd_kafka_queue_poll(queue, 20) else { continue }
+                defer { rd_kafka_event_destroy(event) }
+                guard rd_kafka_event_type(event) == RD_KAFKA_EVENT_OFFSET_COMMIT else { continue }
+                failed = Self.failedPartitions(
+                    code: rd_kafka_event_error(event),
+                    list: rd_kafka_event_topic_partition_list(event)
+                )
+                if failed.isEmpty && rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR
+                    && rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR__NO_OFFSET
+                {
+                    failed = offsets.map { ($0.topicPartition, rd_kafka_event_error(event)) }
+                }
+                break
+            }
+        }
+        guard !failed.isEmpty else {
+            logger.debug(
+                "Kafka offsets committed (\(reason))",
+                metadata: ["kafka.offsets": "\(offsets.map(\.description).joined(separator: ","))"]
+            )
+            return []
+        }
+        commitFailed(failed.map(\.0))
+        let first = failed[0]
+        logger.warning(
+            "\(KafkaError.from(first.1, kind: .commit, operation: "offset commit of \(first.0) (\(reason))"))")
+        let failedPartitions = Set(failed.map(\.0))
+        return offsets.filter { failedPartitions.contains($0.topicPartition) }
     }
 
     func handleCommitResult(code: rd_kafka_resp_err_t, offsets: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?)

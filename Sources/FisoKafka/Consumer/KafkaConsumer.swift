@@ -1,4 +1,5 @@
-import CRdKafka
+internal import CRdKafka
+import FisoConcurrency
 import Logging
 import ServiceLifecycle
 
@@ -10,14 +11,37 @@ import ServiceLifecycle
 /// only up to the first message of a partition that is not processed yet (see `OffsetTracker`):
 /// in the background every `commitInterval`, on `commit()`, when partitions are revoked, and on
 /// shutdown. Shutdown stops delivering, waits up to `shutdownDrainTimeout` for delivered
-/// messages to be marked processed, commits, and leaves the group.
+/// messages to be marked processed, commits, and leaves the group. Cancelling the task running
+/// `run()` makes the shutdown bounded: it stops waiting for the broker (see `CloseReport`).
 public final class KafkaConsumer: Service, Sendable {
+    /// How the consumer closed: what it could not commit.
+    public struct CloseReport: Hashable, Sendable {
+        /// Offsets of the final commit that the broker did not confirm: the commit failed, or the
+        /// consumer stopped waiting for it (cancelled; it may still complete). The next owner of
+        /// these partitions starts at the previous committed offset.
+        public var unconfirmedOffsets: [KafkaTopicPartitionOffset]
+        /// Delivered messages not finished when the consumer closed (delivered again to the
+        /// next owner).
+        public var unfinishedMessages: Int
+        /// Whether the close was cut short because the task running `run()` was cancelled (then
+        /// the consumer did not wait to leave the group; librdkafka finishes that in the
+        /// background, or the broker's session timeout removes it).
+        public var wasCancelled: Bool
+
+        /// Creates a report.
+        public init(unconfirmedOffsets: [KafkaTopicPartitionOffset], unfinishedMessages: Int, wasCancelled: Bool) {
+            self.unconfirmedOffsets = unconfirmedOffsets
+            self.unfinishedMessages = unfinishedMessages
+            self.wasCancelled = wasCancelled
+        }
+    }
+
     /// The configuration the consumer was created with.
     public let configuration: KafkaConsumerConfiguration
     let handle: KafkaClientHandle
     let state: ConsumerState
     private let worker: BlockingWorker
-    private let finished = OneShotSignal()
+    private let finished = AsyncSignal<Void>()
 
     /// Creates the consumer (no connection is made until `run()`); throws configuration errors.
     public init(
@@ -57,21 +81,27 @@ public final class KafkaConsumer: Service, Sendable {
         let handle = self.handle
         let state = self.state
         let finished = self.finished
-        startDedicatedThread(name: "fiso-kafka-consumer-poll") {
+        DedicatedThread.start(name: "fiso-kafka-consumer-poll") {
             ConsumerPollLoop.run(handle: handle, state: state)
-            finished.raise()
+            finished.fire()
         }
         await withGracefulShutdownHandler {
+            // Cancelled, the poll thread's shutdown stops waiting for the broker, so this wait is
+            // bounded (a poll slice, 100 ms at most).
             await withTaskCancellationHandler {
-                await finished.wait()
+                await finished.waitIgnoringCancellation()
             } onCancel: {
-                self.triggerShutdown()
+                state.abandonClose()
+                self.wakePollThread()
             }
         } onGracefulShutdown: {
             self.triggerShutdown()
         }
         if let failure = state.failure { throw failure }
     }
+
+    /// How the consumer closed, once `run()` has finished; `nil` before.
+    public var closeReport: CloseReport? { state.closeReport }
 
     /// Starts the shutdown that `run()` performs on graceful shutdown.
     public func triggerShutdown() {
@@ -94,13 +124,24 @@ public final class KafkaConsumer: Service, Sendable {
         state.markProcessed(message.receipt)
     }
 
-    /// Commits the processed offsets now and waits for the broker's answer.
+    /// Commits the processed offsets now and waits for the broker's answer. Cancelled, it throws
+    /// `.cancelled` at once; a commit already sent goes on (a failure is logged and its offsets
+    /// are offered again by the next commit).
     public func commit() async throws(KafkaError) {
         let offsets = state.takeOffsetsToCommit()
         guard !offsets.isEmpty else { return }
         let handle = self.handle
         let state = self.state
-        try await worker.run { () -> Result<Void, KafkaError> in
+        let offerAgainIfSkipped: @Sendable (Result<Void, KafkaError>) -> Void = { result in
+            // Not started: offer the offsets again with the next commit.
+            if case .failure(let error) = result, error.kind == .cancelled {
+                state.commitFailed(offsets.map(\.topicPartition))
+            }
+        }
+        try await worker.run(
+            cancelled: "the wait for the offset commit was cancelled; the commit may still complete",
+            whenAbandoned: offerAgainIfSkipped
+        ) { _ -> Result<Void, KafkaError> in
             if let error = state.commitSynchronously(offsets, handle: handle.pointer.raw, reason: "requested") {
                 return .failure(error)
             }
@@ -167,7 +208,8 @@ public final class KafkaConsumer: Service, Sendable {
         timeout: Duration = .seconds(10)
     ) async throws(KafkaError) -> [KafkaTopicPartitionOffset] {
         let handle = self.handle
-        return try await worker.run { () -> Result<[KafkaTopicPartitionOffset], KafkaError> in
+        return try await worker.run(cancelled: "the committed offsets request was cancelled") {
+            _ -> Result<[KafkaTopicPartitionOffset], KafkaError> in
             let list = RdKafkaPartitionList(partitions)
             let code = rd_kafka_committed(handle.pointer.raw, list.pointer, Int32(milliseconds(timeout)))
             guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -181,7 +223,9 @@ public final class KafkaConsumer: Service, Sendable {
     /// error naming the brokers and librdkafka's last broker error otherwise.
     public func checkConnectivity(timeout: Duration = .seconds(10)) async throws(KafkaError) {
         let handle = self.handle
-        _ = try await worker.run { handle.metadata(allTopics: false, timeout: timeout) }
+        _ = try await worker.run(cancelled: "the connectivity check was cancelled") { _ in
+            handle.metadata(allTopics: false, timeout: timeout)
+        }
     }
 
     /// Wakes `rd_kafka_consumer_poll` so the poll thread reacts to a request at once.
@@ -229,8 +273,8 @@ enum ConsumerPollLoop {
         let clock = ContinuousClock()
         var nextCommit = configuration.commitInterval.map { clock.now.advanced(by: $0) }
         while true {
-            let work = state.takeLoopWork()
-            if work.stop { break }
+            let commitDue = nextCommit.map { clock.now >= $0 } == true
+            guard case .work(let work) = state.loopIteration(commitDue: commitDue) else { break }
             for seek in work.seeks {
                 let list = RdKafkaPartitionList([seek])
                 if let error = rd_kafka_seek_partitions(
@@ -247,8 +291,7 @@ enum ConsumerPollLoop {
                 let list = RdKafkaPartitionList(work.resume)
                 _ = rd_kafka_resume_partitions(raw, list.pointer)
             }
-            if work.commitRequested || nextCommit.map({ clock.now >= $0 }) == true {
-                let offsets = state.takeOffsetsToCommit()
+            if let offsets = work.commit {
                 if !offsets.isEmpty {
                     let list = RdKafkaPartitionList(offsets)
                     let code = rd_kafka_commit(raw, list.pointer, 1)
@@ -381,18 +424,42 @@ enum ConsumerPollLoop {
         )
     }
 
-    /// Shutdown: stop delivering, wait for in-flight messages, commit, leave the group.
+    /// Leaves the group (`rd_kafka_consumer_close_queue`, whose rebalance callbacks are served
+    /// here) and waits until it is closed or the close is abandoned. Returns whether it closed.
+    private static func leaveGroup(_ raw: OpaquePointer, state: ConsumerState) -> Bool {
+        guard let queue = rd_kafka_queue_new(raw) else {
+            let closed = rd_kafka_consumer_close(raw)
+            if closed != RD_KAFKA_RESP_ERR_NO_ERROR {
+                state.logger.warning(
+                    "Kafka consumer close: \(KafkaErrorCode(closed).text) [\(KafkaErrorCode(closed).name)]")
+            }
+            return true
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        if let error = rd_kafka_consumer_close_queue(raw, queue) {
+            state.logger.warning("\(KafkaError.consuming(error, kind: .consumer, operation: "consumer close"))")
+            return true
+        }
+        while rd_kafka_consumer_closed(raw) == 0 {
+            if state.isCloseAbandoned { return false }
+            _ = rd_kafka_queue_poll_callback(queue, 20)
+        }
+        return true
+    }
+
+    /// Shutdown: stop delivering, wait for in-flight messages, commit, leave the group. Once the
+    /// close is abandoned (the task running `run()` was cancelled) it stops waiting for anything
+    /// the broker must answer; what it could not commit goes into the `CloseReport`.
     private static func close(_ raw: OpaquePointer, state: ConsumerState, clock: ContinuousClock) {
         let configuration = state.configuration
         let logger = state.logger
-        state.finishStream()
-        let assigned = state.assignment
+        let assigned = state.beginClose()
         if !assigned.isEmpty {
             let list = RdKafkaPartitionList(assigned)
             _ = rd_kafka_pause_partitions(raw, list.pointer)
         }
         let deadline = clock.now.advanced(by: configuration.shutdownDrainTimeout)
-        while state.failure == nil && state.inFlightCount > 0 && clock.now < deadline {
+        while state.drainStep(deadlinePassed: clock.now >= deadline) == .keepWaiting {
             pollConsumerQueue(raw, state: state, timeoutMilliseconds: 20)
         }
         let remaining = state.inFlightCount
@@ -401,14 +468,33 @@ enum ConsumerPollLoop {
                 "Kafka consumer shut down with \(remaining) messages still in flight; they will be delivered again"
             )
         }
-        if configuration.commitOnRevoke && state.failure == nil {
-            let offsets = state.takeFinalOffsets()
-            if !offsets.isEmpty { state.commitSynchronously(offsets, handle: raw, reason: "shutdown") }
+        var unconfirmed: [KafkaTopicPartitionOffset] = []
+        let offsets = state.takeFinalOffsets()
+        if !offsets.isEmpty {
+            unconfirmed = state.commitWaiting(offsets, handle: raw, reason: "shutdown") { state.isCloseAbandoned }
         }
-        let closed = rd_kafka_consumer_close(raw)
-        if closed != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("Kafka consumer close: \(KafkaErrorCode(closed).text) [\(KafkaErrorCode(closed).name)]")
+        if state.isCloseAbandoned {
+            // Leaving the group waits for the broker (up to about `session.timeout.ms`);
+            // destroying the handle does it in the background instead.
+            logger.warning(
+                "Kafka consumer shutdown was cancelled: not waiting to leave the group",
+                metadata: ["kafka.unconfirmedOffsets": "\(unconfirmed.map(\.description).joined(separator: ","))"]
+            )
+        } else if leaveGroup(raw, state: state) {
+            logger.info("Kafka consumer closed and left the group")
+        } else {
+            logger.warning("Kafka consumer shutdown was cancelled while leaving the group; not waiting any longer")
         }
-        logger.info("Kafka consumer closed and left the group")
+        if !unconfirmed.isEmpty {
+            logger.warning(
+                "Kafka consumer closed with offsets the broker did not confirm; their messages may be delivered again",
+                metadata: ["kafka.unconfirmedOffsets": "\(unconfirmed.map(\.description).joined(separator: ","))"]
+            )
+        }
+        state.closeReport = KafkaConsumer.CloseReport(
+            unconfirmedOffsets: unconfirmed,
+            unfinishedMessages: remaining,
+            wasCancelled: state.isCloseAbandoned
+        )
     }
 }

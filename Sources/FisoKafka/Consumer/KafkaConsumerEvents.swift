@@ -1,3 +1,5 @@
+import DequeModule
+
 /// What a `KafkaConsumer` delivers, in order.
 public enum KafkaConsumerEvent: Sendable {
     /// A message. Call `KafkaConsumer.markProcessed(_:)` with its receipt once it reached its
@@ -41,13 +43,12 @@ public struct KafkaConsumerEvents: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(state: state) }
 }
 
-/// A first-in-first-out queue of events with O(1) amortised operations.
+/// The consumer's buffer: events in order, counting the messages among them.
 struct EventQueue {
-    private var items: [KafkaConsumerEvent] = []
-    private var head = 0
+    private var items = Deque<KafkaConsumerEvent>()
     private(set) var messageCount = 0
 
-    var isEmpty: Bool { head == items.count }
+    var isEmpty: Bool { items.isEmpty }
 
     mutating func append(_ event: KafkaConsumerEvent) {
         if case .message = event { messageCount += 1 }
@@ -55,17 +56,8 @@ struct EventQueue {
     }
 
     mutating func popFirst() -> KafkaConsumerEvent? {
-        guard head < items.count else { return nil }
-        let event = items[head]
-        head += 1
+        guard let event = items.popFirst() else { return nil }
         if case .message = event { messageCount -= 1 }
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 256 && head * 2 > items.count {
-            items.removeFirst(head)
-            head = 0
-        }
         return event
     }
 
@@ -73,25 +65,19 @@ struct EventQueue {
     mutating func removeMessages(of partitions: Set<KafkaTopicPartition>) -> [KafkaTopicPartition: Int64] {
         guard !partitions.isEmpty, messageCount > 0 else { return [:] }
         var lowest: [KafkaTopicPartition: Int64] = [:]
-        var kept: [KafkaConsumerEvent] = []
-        kept.reserveCapacity(items.count - head)
-        for event in items[head...] {
-            if case .message(let message) = event, partitions.contains(message.topicPartition) {
-                lowest[message.topicPartition] = min(lowest[message.topicPartition] ?? message.offset, message.offset)
-                messageCount -= 1
-            } else {
-                kept.append(event)
-            }
+        items.removeAll { event in
+            guard case .message(let message) = event, partitions.contains(message.topicPartition) else { return false }
+            lowest[message.topicPartition] = min(lowest[message.topicPartition] ?? message.offset, message.offset)
+            messageCount -= 1
+            return true
         }
-        items = kept
-        head = 0
         return lowest
     }
 
     /// Removes every message; returns the lowest removed offset per partition.
     mutating func removeAllMessages() -> [KafkaTopicPartition: Int64] {
         var partitions = Set<KafkaTopicPartition>()
-        for event in items[head...] {
+        for event in items {
             if case .message(let message) = event { partitions.insert(message.topicPartition) }
         }
         return removeMessages(of: partitions)

@@ -1,9 +1,8 @@
 /// The checks every engine makes before compiling a command-mode module, so that both engines
 /// refuse the same modules with the same messages: a readable binary, an exported
-/// `_start () -> ()`, only WASI imports. (Reactor mode: ``ReactorABI/check(_:name:)``.)
+/// `_start () -> ()`, only WASI imports. (Reactor mode: ``ReactorABI/check(info:name:)``.)
 enum WasmCommandChecks {
-    static func check(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
-        let info = try read(bytes, name: name)
+    static func check(info: WasmModuleInfo, name: String) throws(WasmError) {
         guard case .function(let start) = info.export(named: "_start")?.kind else {
             throw .invalidModule(
                 "not a WASI command: no exported _start function (build it as an executable, e.g. "
@@ -15,7 +14,15 @@ enum WasmCommandChecks {
             throw .invalidModule("_start must take and return nothing, but its type is \(start)", module: name)
         }
         try WASIFunctions.requireProvidedImports(of: info, module: name)
-        return info
+    }
+
+    /// The checks of `mode` (command or reactor) on a module already read.
+    static func check(info: WasmModuleInfo, mode: WasmExecutionMode, name: String) throws(WasmError) {
+        if mode == .reactor {
+            _ = try ReactorABI.check(info: info, name: name)
+        } else {
+            try check(info: info, name: name)
+        }
     }
 
     /// The module's structure; `invalid_module` when `bytes` is not a readable module (both modes).

@@ -19,9 +19,21 @@ public protocol WasmEngine: Sendable {
     ///   does not provide.
     func compile(_ bytes: [UInt8], name: String, options: WasmCompileOptions) throws(WasmError)
         -> any CompiledWasmModule
+
+    /// ``compile(_:name:options:)`` for a module whose structure the caller has already read
+    /// (`info` is ``WasmModuleInfo/init(reading:)`` of the same `bytes`), so that it is not read
+    /// a second time. An engine without a faster path compiles `bytes` as usual.
+    func compile(_ bytes: [UInt8], info: WasmModuleInfo, name: String, options: WasmCompileOptions)
+        throws(WasmError) -> any CompiledWasmModule
 }
 
 extension WasmEngine {
+    public func compile(_ bytes: [UInt8], info: WasmModuleInfo, name: String, options: WasmCompileOptions)
+        throws(WasmError) -> any CompiledWasmModule
+    {
+        try compile(bytes, name: name, options: options)
+    }
+
     /// Compiles `bytes` as a WASI command (the default mode).
     public func compile(_ bytes: [UInt8], name: String) throws(WasmError) -> any CompiledWasmModule {
         try compile(bytes, name: name, options: WasmCompileOptions())

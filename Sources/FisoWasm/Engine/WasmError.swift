@@ -75,7 +75,8 @@ extension WasmError {
         WasmError(.moduleNotFound, "wasm module not found", path: path)
     }
 
-    static func invalidModule(_ detail: String, module: String? = nil, path: String? = nil) -> WasmError {
+    /// `wasm: invalid module: <detail>`.
+    public static func invalidModule(_ detail: String, module: String? = nil, path: String? = nil) -> WasmError {
         WasmError(.invalidModule, "wasm: invalid module: \(detail)", module: module, path: path)
     }
 

@@ -1,4 +1,8 @@
+import DequeModule
+import FisoConcurrency
 import Foundation
+import HeapModule
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// A bounded pool of threads that run modules, off the network event loops and off Swift's
@@ -35,15 +39,12 @@ public final class WasmExecutor: Sendable {
     }
 
     private static func startWorker(queue: JobQueue, name: String) {
-        let thread = Thread {
+        DedicatedThread.start(name: name, stackSize: 8 << 20) {
             while let job = queue.next() {
                 let retire = job()
                 if queue.finished(retiring: retire) { return }
             }
         }
-        thread.name = name
-        thread.stackSize = 8 << 20
-        thread.start()
     }
 
     deinit {
@@ -93,7 +94,8 @@ public final class WasmExecutor: Sendable {
         case finished(Value, queued: Duration, running: Duration)
         /// The timeout passed first; the work goes on until its engine stops it.
         case timedOut(queued: Duration, running: Duration)
-        /// The caller was cancelled before the work started; the work will not run.
+        /// The caller was cancelled first. Work that had not started yet never runs; work already
+        /// running goes on, and `whenDone` still runs when it ends.
         case cancelled(queued: Duration)
     }
 
@@ -107,106 +109,53 @@ public final class WasmExecutor: Sendable {
     ) async -> Outcome<Value> {
         let clock = ContinuousClock()
         let submitted = clock.now
-        let answer = SingleAnswer<Outcome<Value>>()
+        // Whichever comes first answers: the work, the timer, the caller's cancellation, or a
+        // shut-down queue. The job reads it to skip work whose caller has gone.
+        let answer = AsyncSignal<Outcome<Value>>()
         let timer = self.timer
         let queue = self.queue
         let name = self.name
         return await withTaskCancellationHandler {
-            await answer.wait {
-                let accepted = queue.push {
-                    let started = clock.now
-                    guard !answer.isAnswered else {
-                        whenDone()
-                        return false
-                    }
-                    // Decided under one lock, so that exactly one of "the work finished" and "the
-                    // timer fired first" wins: the timer's side gives the pool a replacement thread
-                    // and retires this one once its runaway work has stopped.
-                    let race = Locked((finished: false, retire: false))
-                    let timerID = timer.schedule(at: started + timeout) {
-                        answer.give(.timedOut(queued: started - submitted, running: clock.now - started))
-                        let replace = race.withLock { state -> Bool in
-                            guard !state.finished else { return false }
-                            state.retire = true
-                            return true
-                        }
-                        if replace, queue.addWorker() { Self.startWorker(queue: queue, name: name) }
-                    }
-                    let value = work()
-                    let finished = clock.now
-                    timer.cancel(timerID)
-                    let retire = race.withLock { state -> Bool in
-                        state.finished = true
-                        return state.retire
-                    }
+            let accepted = queue.push {
+                let started = clock.now
+                guard !answer.isFired else {
                     whenDone()
-                    answer.give(.finished(value, queued: started - submitted, running: finished - started))
-                    return retire
+                    return false
                 }
-                if !accepted {
-                    whenDone()
-                    answer.give(.cancelled(queued: .zero))
+                // Decided under one lock, so that exactly one of "the work finished" and "the
+                // timer fired first" wins: the timer's side gives the pool a replacement thread
+                // and retires this one once its runaway work has stopped.
+                let race = NIOLockedValueBox((finished: false, retire: false))
+                let timerID = timer.schedule(at: started + timeout) {
+                    answer.fire(.timedOut(queued: started - submitted, running: clock.now - started))
+                    let replace = race.withLockedValue { state -> Bool in
+                        guard !state.finished else { return false }
+                        state.retire = true
+                        return true
+                    }
+                    if replace, queue.addWorker() { Self.startWorker(queue: queue, name: name) }
                 }
+                let value = work()
+                let finished = clock.now
+                timer.cancel(timerID)
+                let retire = race.withLockedValue { state -> Bool in
+                    state.finished = true
+                    return state.retire
+                }
+                whenDone()
+                answer.fire(.finished(value, queued: started - submitted, running: finished - started))
+                return retire
             }
+            if !accepted {
+                whenDone()
+                answer.fire(.cancelled(queued: .zero))
+            }
+            // Cancellation reaches this wait through the signal (`onCancel` fires it), which is
+            // also what tells a job that has not started to skip its work.
+            return await answer.waitIgnoringCancellation()
         } onCancel: {
-            answer.give(.cancelled(queued: clock.now - submitted))
+            answer.fire(.cancelled(queued: clock.now - submitted))
         }
-    }
-}
-
-/// A value given at most once, by whichever of several parties comes first, to one waiter.
-final class SingleAnswer<Value: Sendable>: Sendable {
-    private enum State {
-        case pending
-        case waiting(CheckedContinuation<Value, Never>)
-        case answeredEarly(Value)
-        case delivered
-    }
-
-    private let state = Locked(State.pending)
-
-    var isAnswered: Bool {
-        state.withLock {
-            if case .answeredEarly = $0 { return true }
-            if case .delivered = $0 { return true }
-            return false
-        }
-    }
-
-    /// Runs `start` (which must eventually lead to ``give(_:)``) and waits for the answer.
-    func wait(after start: () -> Void) async -> Value {
-        await withCheckedContinuation { continuation in
-            let early: Value? = state.withLock { state in
-                if case .answeredEarly(let value) = state {
-                    state = .delivered
-                    return value
-                }
-                state = .waiting(continuation)
-                return nil
-            }
-            if let early {
-                continuation.resume(returning: early)
-            } else {
-                start()
-            }
-        }
-    }
-
-    /// Gives the answer, unless one was given already.
-    func give(_ value: Value) {
-        let continuation: CheckedContinuation<Value, Never>? = state.withLock { state in
-            switch state {
-            case .pending:
-                state = .answeredEarly(value)
-                return nil
-            case .waiting(let continuation):
-                state = .delivered
-                return continuation
-            case .answeredEarly, .delivered:
-                return nil
-            }
-        }
-        continuation?.resume(returning: value)
     }
 }
 
@@ -217,8 +166,7 @@ private final class JobQueue: @unchecked Sendable {
     /// A job returns whether its thread should leave the pool afterwards.
     typealias Job = @Sendable () -> Bool
 
-    private var jobs: [Job] = []
-    private var head = 0
+    private var jobs = Deque<Job>()
     private var busy = 0
     private var stopping = false
     /// Threads that take jobs from this queue, and how many it should have.
@@ -241,7 +189,7 @@ private final class JobQueue: @unchecked Sendable {
     var counts: (busy: Int, queued: Int, workers: Int) {
         condition.lock()
         defer { condition.unlock() }
-        return (busy, jobs.count - head, workers)
+        return (busy, jobs.count, workers)
     }
 
     /// Counts one more worker, whose thread the caller starts; `false` when stopping.
@@ -269,7 +217,7 @@ private final class JobQueue: @unchecked Sendable {
         if let job = spinForJob() { return job }
         condition.lock()
         defer { condition.unlock() }
-        while head == jobs.count {
+        while jobs.isEmpty {
             if stopping {
                 workers -= 1
                 return nil
@@ -292,7 +240,7 @@ private final class JobQueue: @unchecked Sendable {
             condition.lock()
             defer { condition.unlock() }
             if stopping { return nil }
-            if head < jobs.count { return takeLocked() }
+            if !jobs.isEmpty { return takeLocked() }
         }
         return nil
     }
@@ -300,12 +248,7 @@ private final class JobQueue: @unchecked Sendable {
     /// Takes the first job; the caller holds the lock and checked there is one.
     private func takeLocked() -> Job {
         queuedCount.subtract(1, ordering: .relaxed)
-        let job = jobs[head]
-        head += 1
-        if head > 64, head * 2 > jobs.count {
-            jobs.removeFirst(head)
-            head = 0
-        }
+        let job = jobs.removeFirst()
         busy += 1
         return job
     }
@@ -334,22 +277,32 @@ private final class JobQueue: @unchecked Sendable {
 /// One thread that runs actions at their deadlines. Every mutable field is guarded by
 /// `condition`, which is why the class can be shared between threads.
 ///
-/// Scheduling a deadline wakes the thread only when it would otherwise look too late; while
-/// calls keep coming it wakes at least every 100 ms by itself, so a steady stream of calls costs
-/// no wake-up per call.
+/// Deadlines sit in a min-heap; a cancelled one stays there until it comes up and is dropped then
+/// (nearly every deadline is cancelled, by a call that finished in time, so cancelling must be
+/// cheap). Scheduling a deadline wakes the thread only when it would otherwise look too late;
+/// while calls keep coming it wakes at least every 100 ms by itself, so a steady stream of calls
+/// costs no wake-up per call.
 final class DeadlineTimer: @unchecked Sendable {
-    private struct Entry {
+    private struct Entry: Comparable {
         var deadline: ContinuousClock.Instant
         var id: UInt64
-        var action: @Sendable () -> Void
+
+        static func < (lhs: Entry, rhs: Entry) -> Bool {
+            (lhs.deadline, lhs.id) < (rhs.deadline, rhs.id)
+        }
     }
 
     private static let idleTick: Duration = .milliseconds(100)
     private static let idleBeforeSleeping: Duration = .seconds(1)
+    /// Cancelled entries allowed in the heap before it is rebuilt without them: with long
+    /// timeouts and many short calls they would otherwise pile up until their deadlines.
+    private static let cancelledEntriesBeforeCompaction = 1024
 
     private let condition = NSCondition()
     private let name: String
-    private var entries: [Entry] = []  // sorted by deadline
+    private var entries = Heap<Entry>()
+    /// The actions of the entries not cancelled yet.
+    private var actions: [UInt64: @Sendable () -> Void] = [:]
     private var nextID: UInt64 = 0
     private var started = false
     private var stopping = false
@@ -365,13 +318,11 @@ final class DeadlineTimer: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         nextID += 1
-        let index = entries.firstIndex { $0.deadline > deadline } ?? entries.count
-        entries.insert(Entry(deadline: deadline, id: nextID, action: action), at: index)
+        entries.insert(Entry(deadline: deadline, id: nextID))
+        actions[nextID] = action
         if !started {
             started = true
-            let thread = Thread { [self] in loop() }
-            thread.name = name
-            thread.start()
+            DedicatedThread.start(name: name) { [self] in loop() }
         } else if wakeTime.map({ deadline < $0 }) ?? true {
             condition.signal()
         }
@@ -381,8 +332,9 @@ final class DeadlineTimer: @unchecked Sendable {
     func cancel(_ id: UInt64) {
         condition.lock()
         defer { condition.unlock() }
-        if let index = entries.firstIndex(where: { $0.id == id }) {
-            entries.remove(at: index)
+        guard actions.removeValue(forKey: id) != nil else { return }
+        if entries.count - actions.count > Self.cancelledEntriesBeforeCompaction {
+            entries = Heap(entries.unordered.filter { actions[$0.id] != nil })
         }
     }
 
@@ -393,21 +345,33 @@ final class DeadlineTimer: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The earliest entry not cancelled; drops the cancelled ones before it. Called with the lock
+    /// held.
+    private func firstLiveEntry() -> Entry? {
+        while let first = entries.min {
+            if actions[first.id] != nil { return first }
+            entries.removeMin()
+        }
+        return nil
+    }
+
     private func loop() {
         let clock = ContinuousClock()
         var lastBusy = clock.now
         condition.lock()
         while !stopping {
             let now = clock.now
-            if let first = entries.first, first.deadline <= now {
-                entries.removeFirst()
+            let first = firstLiveEntry()
+            if let first, first.deadline <= now {
+                entries.removeMin()
+                let action = actions.removeValue(forKey: first.id)
                 condition.unlock()
-                first.action()
+                action?()
                 condition.lock()
                 continue
             }
             let next: ContinuousClock.Instant?
-            if let first = entries.first {
+            if let first {
                 lastBusy = now
                 next = first.deadline
             } else if now - lastBusy < Self.idleBeforeSleeping {

@@ -1,3 +1,5 @@
+import FisoConcurrency
+
 /// The result of one raw call (`stdin` in, exit status and output out), for `fiso-flow wasm run`.
 public struct WasmCallResult: Sendable {
     /// What the module did. A timeout answered by the executor has empty stdout and stderr.
@@ -20,7 +22,9 @@ public final class WasmTransformer: Sendable {
     public let handle: WasmModuleHandle
     public let configuration: WasmModuleConfiguration
     public let executor: WasmExecutor
-    private let limiter: ConcurrencyLimiter
+    /// The module's concurrency slots (``WasmModuleConfiguration/maxConcurrency``), first come,
+    /// first served.
+    private let slots: AsyncSemaphore
 
     /// Loads and compiles `path` on the calling thread (which may block for as long as compiling
     /// takes: milliseconds for small modules, about half a second for a standard-Go one). From
@@ -46,7 +50,7 @@ public final class WasmTransformer: Sendable {
         )
         self.configuration = configuration
         self.executor = executor
-        self.limiter = ConcurrencyLimiter(limit: configuration.maxConcurrency)
+        self.slots = AsyncSemaphore(permits: max(1, configuration.maxConcurrency))
     }
 
     /// Loads and compiles `path` on one of `executor`'s threads.
@@ -80,7 +84,13 @@ public final class WasmTransformer: Sendable {
     /// The engine running the module, e.g. `"wasmkit"`.
     public var engineName: String { handle.current.compiled.engineName }
     /// Calls of this module running now, and calls waiting for their turn.
-    public var concurrency: (running: Int, waiting: Int) { limiter.counts }
+    public var concurrency: (running: Int, waiting: Int) {
+        let counts = slots.counts
+        return (counts.inUse, counts.waiting)
+    }
+    /// The most calls of this module that ever ran at once (at most
+    /// ``WasmModuleConfiguration/maxConcurrency``).
+    public var peakConcurrency: Int { slots.peakInUse }
     /// The current version's warm-instance pool counters (reactor mode); nil in command mode.
     public var poolStatistics: WasmInstancePoolStatistics? { handle.current.compiled.poolStatistics }
 
@@ -128,7 +138,7 @@ public final class WasmTransformer: Sendable {
     public func execute(stdin: [UInt8]) async throws -> WasmCallResult {
         let clock = ContinuousClock()
         let called = clock.now
-        try await limiter.acquire()
+        try await slots.acquire()
         let permitWait = clock.now - called
         let loaded = handle.current
         let compiled = loaded.compiled
@@ -137,9 +147,9 @@ public final class WasmTransformer: Sendable {
             environment: configuration.environment,
             limits: configuration.limits
         )
-        let limiter = self.limiter
+        let slots = self.slots
         if configuration.allowsInlineCalls, let execution = compiled.runInline(invocation) {
-            limiter.release()
+            slots.release()
             let total = clock.now - called
             return WasmCallResult(
                 execution: execution,
@@ -150,7 +160,7 @@ public final class WasmTransformer: Sendable {
         let outcome = await executor.run(
             timeout: configuration.timeout,
             work: { compiled.run(invocation) },
-            whenDone: { limiter.release() }
+            whenDone: { slots.release() }
         )
         let total = clock.now - called
         switch outcome {

@@ -1,5 +1,10 @@
+import Foundation
+import WasmKit  // re-exports WasmTypes (value and function types), which WasmParser's API uses
+import WasmParser
+
 /// What a WebAssembly binary declares — imports, exports, memories, start function, sizes — read
-/// straight from its sections, without compiling it. Used to check a module against the WASI
+/// from its sections with WasmKit's `WasmParser`, without compiling it (function bodies are not
+/// decoded). Used to check a module against the WASI
 /// functions this runtime provides and to describe it (`fiso-flow wasm validate`).
 public struct WasmModuleInfo: Sendable, Hashable {
     /// A value type, as printed in signatures.
@@ -35,6 +40,13 @@ public struct WasmModuleInfo: Sendable, Hashable {
         public var maximum: UInt64?
         public var isShared: Bool
         public var is64Bit: Bool
+
+        public init(minimum: UInt64, maximum: UInt64?, isShared: Bool, is64Bit: Bool) {
+            self.minimum = minimum
+            self.maximum = maximum
+            self.isShared = isShared
+            self.is64Bit = is64Bit
+        }
     }
 
     /// What an import or export is.
@@ -86,229 +98,176 @@ public struct WasmBinaryError: Error, Sendable, Equatable, CustomStringConvertib
 
 extension WasmModuleInfo {
     /// The WebAssembly magic number and version 1.
-    static let header: [UInt8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]
+    public static let header: [UInt8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]
 
-    /// Reads the sections of `bytes`. Checks the structure of the sections this reader needs, not
-    /// the validity of code; compiling the module does that.
+    /// What the reader accepts: WasmKit's default features, plus the memory flags (64-bit, shared,
+    /// several memories) so that such a module is still described; the engines decide whether they
+    /// run it. Garbage-collection types are refused, as WasmKit refuses them.
+    static let parserFeatures: WasmFeatureSet = WasmFeatureSet.default.union([.memory64, .threads, .multiMemory])
+
+    /// Reads the sections of `bytes`. Checks the structure of the sections, not the validity of
+    /// code; compiling the module does that.
+    ///
+    /// - Throws: ``WasmBinaryError`` for a file that is not a WebAssembly module, is truncated, or
+    ///   has a malformed section.
     public init(reading bytes: [UInt8]) throws(WasmBinaryError) {
-        var reader = BinaryReader(bytes: bytes)
-        guard bytes.count >= 8, Array(bytes[0..<4]) == Array(Self.header[0..<4]) else {
+        // The header is checked here rather than by the parser, for messages that say what the
+        // file is instead of which byte was unexpected.
+        guard bytes.count >= 8, bytes[0..<4].elementsEqual(Self.header[0..<4]) else {
             throw WasmBinaryError(offset: 0, reason: "not a WebAssembly binary (no \\0asm magic number)")
         }
-        guard Array(bytes[4..<8]) == Array(Self.header[4..<8]) else {
+        guard bytes[4..<8].elementsEqual(Self.header[4..<8]) else {
             throw WasmBinaryError(
                 offset: 4,
                 reason: "unsupported WebAssembly binary version (a component, or a format newer than version 1)"
             )
         }
-        reader.offset = 8
-        var types: [Signature?] = []
-        var functionTypeIndices: [UInt32] = []
-        while !reader.isAtEnd {
-            let id = try reader.byte()
-            let size = Int(try reader.u32())
-            let end = reader.offset + size
-            guard end <= bytes.count else { throw reader.error("section \(id) runs past the end of the file") }
-            var section = BinaryReader(bytes: bytes, offset: reader.offset, end: end)
-            switch id {
-            case 0:
-                customSectionNames.append(try section.name())
-            case 1:
-                types = try Self.readTypes(&section)
-            case 2:
-                for _ in 0..<(try section.u32()) {
-                    let module = try section.name()
-                    let name = try section.name()
-                    let kind: ExternalKind
-                    switch try section.byte() {
-                    case 0x00:
-                        let index = Int(try section.u32())
-                        kind = .function(index < types.count ? types[index] : nil)
-                    case 0x01:
-                        _ = try section.referenceType()
-                        kind = .table(try section.limits())
-                    case 0x02: kind = .memory(try section.limits())
-                    case 0x03:
-                        _ = try section.valueType()
-                        _ = try section.byte()
-                        kind = .global
-                    case 0x04:
-                        _ = try section.byte()
-                        _ = try section.u32()
-                        kind = .tag
-                    default: throw section.error("unknown import kind")
-                    }
-                    imports.append(Import(module: module, name: name, kind: kind))
-                }
-            case 3:
-                for _ in 0..<(try section.u32()) { functionTypeIndices.append(try section.u32()) }
-                definedFunctionCount = functionTypeIndices.count
-            case 5:
-                for _ in 0..<(try section.u32()) { memories.append(try section.limits()) }
-            case 7:
-                let importedFunctionTypes: [Signature?] = imports.compactMap {
-                    if case .function(let signature) = $0.kind { return .some(signature) }
-                    return nil
-                }
-                let importedMemories = imports.compactMap {
-                    if case .memory(let limits) = $0.kind { limits } else { nil }
-                }
-                for _ in 0..<(try section.u32()) {
-                    let name = try section.name()
-                    let kindByte = try section.byte()
-                    let index = Int(try section.u32())
-                    let kind: ExternalKind
-                    switch kindByte {
-                    case 0x00:
-                        if index < importedFunctionTypes.count {
-                            kind = .function(importedFunctionTypes[index])
-                        } else {
-                            let defined = index - importedFunctionTypes.count
-                            let typeIndex = defined < functionTypeIndices.count ? Int(functionTypeIndices[defined]) : -1
-                            kind = .function(typeIndex >= 0 && typeIndex < types.count ? types[typeIndex] : nil)
-                        }
-                    case 0x01: kind = .table(Limits(minimum: 0, maximum: nil, isShared: false, is64Bit: false))
-                    case 0x02:
-                        let all = importedMemories + memories
-                        kind = .memory(
-                            index < all.count
-                                ? all[index] : Limits(minimum: 0, maximum: nil, isShared: false, is64Bit: false)
-                        )
-                    case 0x03: kind = .global
-                    case 0x04: kind = .tag
-                    default: throw section.error("unknown export kind")
-                    }
-                    exports.append(Export(name: name, kind: kind))
-                }
-            case 8:
-                hasStartSection = true
-            default:
-                break
+        var parser = Parser(bytes: bytes, features: Self.parserFeatures)
+        var sections = Sections()
+        do {
+            while let payload = try parser.parseNext() {
+                sections.add(payload)
             }
-            reader.offset = end
+        } catch {
+            throw WasmBinaryError(parsing: error, fallbackOffset: parser.offset)
         }
-    }
-
-    private static func readTypes(_ section: inout BinaryReader) throws(WasmBinaryError) -> [Signature?] {
-        var types: [Signature?] = []
-        for _ in 0..<(try section.u32()) {
-            switch try section.byte() {
-            case 0x60:
-                types.append(try section.functionType())
-            case 0x4e, 0x50, 0x4f:
-                // Garbage-collection proposal type definitions: not needed here, and WasmKit's
-                // default feature set rejects them when compiling.
-                throw section.error("garbage-collection type definitions are not supported")
-            default:
-                throw section.error("unknown type form")
-            }
-        }
-        return types
+        self = sections.info()
     }
 }
 
-/// A cursor over WebAssembly binary encodings (LEB128 integers, names, types, limits).
-private struct BinaryReader {
-    let bytes: [UInt8]
-    var offset: Int
-    let end: Int
-
-    init(bytes: [UInt8], offset: Int = 0, end: Int? = nil) {
-        self.bytes = bytes
-        self.offset = offset
-        self.end = end ?? bytes.count
+extension WasmBinaryError {
+    /// WasmParser's error, its offset taken out of the text: `unexpected end of byte sequence (at
+    /// byte 20)` rather than `Unexpected end of byte sequence. at offset 0x14 (at byte 20)`.
+    init(parsing error: WasmParserError, fallbackOffset: Int) {
+        var text = error.description
+        var offset = fallbackOffset
+        if let range = text.range(of: #"\s*at offset 0x[0-9a-fA-F]+"#, options: .regularExpression) {
+            let hex = text[range].split(separator: "x").last.map(String.init) ?? ""
+            offset = Int(hex, radix: 16) ?? fallbackOffset
+            text.removeSubrange(range)
+        }
+        text = text.trimmingCharacters(in: CharacterSet(charactersIn: "\" ."))
+        if let first = text.first, first.isUppercase, text.dropFirst().first?.isLowercase ?? true {
+            text = first.lowercased() + text.dropFirst()
+        }
+        self.init(offset: offset, reason: text.isEmpty ? "malformed module" : text)
     }
+}
 
-    var isAtEnd: Bool { offset >= end }
+/// The sections of interest as WasmParser delivers them, turned into a ``WasmModuleInfo`` once
+/// all are read (exports refer to functions and memories by index across imports and
+/// definitions).
+private struct Sections {
+    var types: [WasmModuleInfo.Signature?] = []
+    var imports: [WasmParser.Import] = []
+    var functionTypeIndices: [TypeIndex] = []
+    var tables: [TableType] = []
+    var memories: [Limits] = []
+    var exports: [WasmParser.Export] = []
+    var hasStart = false
+    var customSectionNames: [String] = []
 
-    func error(_ reason: String) -> WasmBinaryError {
-        WasmBinaryError(offset: offset, reason: reason)
-    }
-
-    mutating func byte() throws(WasmBinaryError) -> UInt8 {
-        guard offset < end else { throw error("unexpected end of section") }
-        defer { offset += 1 }
-        return bytes[offset]
-    }
-
-    mutating func u64() throws(WasmBinaryError) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let byte = try byte()
-            guard shift < 64 else { throw error("integer too long") }
-            result |= UInt64(byte & 0x7f) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
+    mutating func add(_ payload: ParsingPayload) {
+        switch payload {
+        case .customSection(let section): customSectionNames.append(section.name)
+        case .typeSection(let groups):
+            types = groups.flatMap(\.types).map { subtype in
+                if case .function(let type) = subtype.body { return WasmModuleInfo.Signature(type) }
+                return nil
+            }
+        case .importSection(let section): imports = section
+        case .functionSection(let indices): functionTypeIndices = indices
+        case .tableSection(let section): tables = section.map(\.type)
+        case .memorySection(let section): memories = section.map(\.type)
+        case .exportSection(let section): exports = section
+        case .startSection: hasStart = true
+        case .header, .globalSection, .tagSection, .elementSection, .codeSection, .dataSection, .dataCount: break
         }
     }
 
-    mutating func u32() throws(WasmBinaryError) -> UInt32 {
-        let value = try u64()
-        guard value <= UInt64(UInt32.max) else { throw error("integer too large") }
-        return UInt32(value)
+    func signature(ofType index: TypeIndex) -> WasmModuleInfo.Signature? {
+        Int(index) < types.count ? types[Int(index)] : nil
     }
 
-    mutating func name() throws(WasmBinaryError) -> String {
-        let length = Int(try u32())
-        guard offset + length <= end else { throw error("name runs past the end of its section") }
-        defer { offset += length }
-        return String(decoding: bytes[offset..<offset + length], as: UTF8.self)
+    func info() -> WasmModuleInfo {
+        var info = WasmModuleInfo()
+        // Index spaces: imported entities first, then the module's own.
+        var functionTypes: [TypeIndex] = []
+        var allTables: [Limits] = []
+        var allMemories: [Limits] = []
+        for entry in imports {
+            let kind: WasmModuleInfo.ExternalKind
+            switch entry.descriptor {
+            case .function(let typeIndex):
+                functionTypes.append(typeIndex)
+                kind = .function(signature(ofType: typeIndex))
+            case .table(let table):
+                allTables.append(table.limits)
+                kind = .table(WasmModuleInfo.Limits(table.limits))
+            case .memory(let memory):
+                allMemories.append(memory)
+                kind = .memory(WasmModuleInfo.Limits(memory))
+            case .global: kind = .global
+            case .tag: kind = .tag
+            }
+            info.imports.append(WasmModuleInfo.Import(module: entry.module, name: entry.name, kind: kind))
+        }
+        functionTypes += functionTypeIndices
+        allTables += tables.map(\.limits)
+        allMemories += memories
+        info.exports = exports.map { entry in
+            let kind: WasmModuleInfo.ExternalKind
+            switch entry.descriptor {
+            case .function(let index):
+                kind = .function(Int(index) < functionTypes.count ? signature(ofType: functionTypes[Int(index)]) : nil)
+            case .table(let index):
+                kind = .table(WasmModuleInfo.Limits(Int(index) < allTables.count ? allTables[Int(index)] : nil))
+            case .memory(let index):
+                kind = .memory(WasmModuleInfo.Limits(Int(index) < allMemories.count ? allMemories[Int(index)] : nil))
+            case .global: kind = .global
+            case .tag: kind = .tag
+            }
+            return WasmModuleInfo.Export(name: entry.name, kind: kind)
+        }
+        info.memories = memories.map { WasmModuleInfo.Limits($0) }
+        info.definedFunctionCount = functionTypeIndices.count
+        info.hasStartSection = hasStart
+        info.customSectionNames = customSectionNames
+        return info
     }
+}
 
-    mutating func valueType() throws(WasmBinaryError) -> WasmModuleInfo.ValueType {
-        switch try byte() {
-        case 0x7f: return .i32
-        case 0x7e: return .i64
-        case 0x7d: return .f32
-        case 0x7c: return .f64
-        case 0x7b: return .v128
-        case 0x70: return .funcref
-        case 0x6f: return .externref
-        case 0x63, 0x64:
-            _ = try heapType()
-            return .otherReference
-        case let other where (0x69...0x74).contains(other):
-            return .otherReference
-        default:
-            throw error("unknown value type")
+extension WasmModuleInfo.Signature {
+    init(_ type: WasmTypes.FunctionType) {
+        self.init(
+            parameters: type.parameters.map(WasmModuleInfo.ValueType.init),
+            results: type.results.map(WasmModuleInfo.ValueType.init))
+    }
+}
+
+extension WasmModuleInfo.ValueType {
+    init(_ type: WasmTypes.ValueType) {
+        switch type {
+        case .i32: self = .i32
+        case .i64: self = .i64
+        case .f32: self = .f32
+        case .f64: self = .f64
+        case .v128: self = .v128
+        case .ref(let reference) where reference.isNullable && reference.heapType == .funcRef: self = .funcref
+        case .ref(let reference) where reference.isNullable && reference.heapType == .externRef: self = .externref
+        case .ref: self = .otherReference
         }
     }
+}
 
-    mutating func referenceType() throws(WasmBinaryError) -> WasmModuleInfo.ValueType {
-        try valueType()
+extension WasmModuleInfo.Limits {
+    init(_ limits: WasmParser.Limits) {
+        self.init(minimum: limits.min, maximum: limits.max, isShared: limits.shared, is64Bit: limits.isMemory64)
     }
 
-    /// A heap type is a signed LEB128 (a type index, or a negative abstract type code).
-    mutating func heapType() throws(WasmBinaryError) -> Int64 {
-        var result: Int64 = 0
-        var shift: Int64 = 0
-        var byte: UInt8
-        repeat {
-            byte = try self.byte()
-            guard shift < 64 else { throw error("integer too long") }
-            result |= Int64(byte & 0x7f) << shift
-            shift += 7
-        } while byte & 0x80 != 0
-        if shift < 64, byte & 0x40 != 0 { result |= -(Int64(1) << shift) }
-        return result
-    }
-
-    mutating func functionType() throws(WasmBinaryError) -> WasmModuleInfo.Signature {
-        var parameters: [WasmModuleInfo.ValueType] = []
-        for _ in 0..<(try u32()) { parameters.append(try valueType()) }
-        var results: [WasmModuleInfo.ValueType] = []
-        for _ in 0..<(try u32()) { results.append(try valueType()) }
-        return WasmModuleInfo.Signature(parameters: parameters, results: results)
-    }
-
-    mutating func limits() throws(WasmBinaryError) -> WasmModuleInfo.Limits {
-        let flags = try byte()
-        guard flags & ~0x0f == 0 else { throw error("unknown limits flags") }
-        let is64Bit = flags & 0x04 != 0
-        let minimum = is64Bit ? try u64() : UInt64(try u32())
-        let maximum: UInt64? = flags & 0x01 != 0 ? (is64Bit ? try u64() : UInt64(try u32())) : nil
-        if flags & 0x08 != 0 { _ = try u32() }  // custom page size (log2)
-        return WasmModuleInfo.Limits(minimum: minimum, maximum: maximum, isShared: flags & 0x02 != 0, is64Bit: is64Bit)
+    /// Limits of an entity the module refers to by an index it does not define (compiling refuses
+    /// such a module): unknown, shown as none.
+    init(_ limits: WasmParser.Limits?) {
+        self = limits.map(Self.init) ?? Self(minimum: 0, maximum: nil, isShared: false, is64Bit: false)
     }
 }

@@ -63,7 +63,7 @@ public struct WasmModuleFile: Sendable {
     public static let defaultMaximumBytes = 128 << 20
 
     /// The gzip magic number.
-    static let gzipMagic: [UInt8] = [0x1f, 0x8b]
+    public static let gzipMagic: [UInt8] = [0x1f, 0x8b]
 
     /// Reads `path` (following symlinks), decompressing it when it starts with the gzip magic
     /// number.
@@ -144,7 +144,7 @@ public struct WasmModuleFile: Sendable {
     }
 
     /// The last path component.
-    static func fileName(of path: String) -> String {
+    public static func fileName(of path: String) -> String {
         let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
         return trimmed.split(separator: "/").last.map(String.init) ?? trimmed
     }
@@ -155,7 +155,22 @@ public struct WasmModuleFile: Sendable {
         return String(cString: resolved)
     }
 
-    static func gunzip(_ bytes: [UInt8], maximumBytes: Int, name: String, path: String?) throws(WasmError) -> [UInt8] {
+    /// The bytes of the file `path` leads to, as stored (gzip-compressed or not), at most
+    /// `maximumBytes` of them.
+    ///
+    /// - Throws: ``WasmError`` as ``read(path:maximumBytes:)`` does, gzip aside.
+    public static func readStoredBytes(path: String, maximumBytes: Int) throws(WasmError) -> [UInt8] {
+        try readContents(path: path, maximumBytes: maximumBytes).0
+    }
+
+    /// `bytes` (a gzip stream) decompressed, at most `maximumBytes` of them; `name` and `path`
+    /// describe the file in errors.
+    ///
+    /// - Throws: ``WasmError`` `invalid_module` when the stream does not decompress, is truncated,
+    ///   or decompresses past `maximumBytes`.
+    public static func gunzip(_ bytes: [UInt8], maximumBytes: Int, name: String, path: String?) throws(WasmError)
+        -> [UInt8]
+    {
         var buffer = ByteBuffer(bytes: bytes)
         let output: [UInt8]
         do {

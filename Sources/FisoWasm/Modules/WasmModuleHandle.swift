@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 /// One loaded version of a module file.
 public struct WasmModuleVersion: Sendable, Hashable {
     /// SHA-256 of the WebAssembly bytes (after decompression), in hexadecimal.
@@ -44,9 +46,9 @@ public final class WasmModuleHandle: Sendable {
     private let engine: any WasmEngine
     private let options: WasmCompileOptions
     private let maximumBytes: Int
-    private let state: Locked<(module: LoadedWasmModule, fingerprint: WasmFileFingerprint)>
+    private let state: NIOLockedValueBox<(module: LoadedWasmModule, fingerprint: WasmFileFingerprint)>
     /// Serializes reloads, so that two pollers never compile the same change twice.
-    private let reloading = Locked(())
+    private let reloading = NIOLockedValueBox(())
 
     /// Reads and compiles `path` now.
     ///
@@ -64,12 +66,12 @@ public final class WasmModuleHandle: Sendable {
         self.maximumBytes = maximumBytes
         let file = try WasmModuleFile.read(path: path, maximumBytes: maximumBytes)
         let loaded = try Self.compile(file, engine: engine, options: options, generation: 1)
-        self.state = Locked((loaded, file.fingerprint))
+        self.state = NIOLockedValueBox((loaded, file.fingerprint))
     }
 
     /// The version new calls run on.
     public var current: LoadedWasmModule {
-        state.withLock { $0.module }
+        state.withLockedValue { $0.module }
     }
 
     /// Checks the file and, when its content changed, compiles it and makes it ``current``.
@@ -83,26 +85,30 @@ public final class WasmModuleHandle: Sendable {
     ///   version stays in service, and the same change is tried again on the next call.
     @discardableResult
     public func reloadIfChanged() throws(WasmError) -> WasmReloadResult {
-        try reloading.withLock { _ throws(WasmError) -> WasmReloadResult in
-            let (current, knownFingerprint) = state.withLock { ($0.module, $0.fingerprint) }
-            guard let fingerprint = WasmFileFingerprint.of(path: path) else {
-                throw .moduleNotFound(path: path)
-            }
-            if fingerprint == knownFingerprint { return .unchanged }
-            let file = try WasmModuleFile.read(path: path, maximumBytes: maximumBytes)
-            if file.contentHash == current.version.contentHash {
-                state.withLock { $0.fingerprint = file.fingerprint }
-                return .unchanged
-            }
-            let loaded = try Self.compile(
-                file,
-                engine: engine,
-                options: options,
-                generation: current.version.generation + 1
-            )
-            state.withLock { $0 = (loaded, file.fingerprint) }
-            return .reloaded(from: current.version, to: loaded.version)
+        // `withLockedValue` rethrows untyped errors, so the typed result travels as a `Result`.
+        try reloading.withLockedValue { _ in Result { () throws(WasmError) in try reloadLocked() } }.get()
+    }
+
+    /// ``reloadIfChanged()`` once the reload lock is held.
+    private func reloadLocked() throws(WasmError) -> WasmReloadResult {
+        let (current, knownFingerprint) = state.withLockedValue { ($0.module, $0.fingerprint) }
+        guard let fingerprint = WasmFileFingerprint.of(path: path) else {
+            throw .moduleNotFound(path: path)
         }
+        if fingerprint == knownFingerprint { return .unchanged }
+        let file = try WasmModuleFile.read(path: path, maximumBytes: maximumBytes)
+        if file.contentHash == current.version.contentHash {
+            state.withLockedValue { $0.fingerprint = file.fingerprint }
+            return .unchanged
+        }
+        let loaded = try Self.compile(
+            file,
+            engine: engine,
+            options: options,
+            generation: current.version.generation + 1
+        )
+        state.withLockedValue { $0 = (loaded, file.fingerprint) }
+        return .reloaded(from: current.version, to: loaded.version)
     }
 
     private static func compile(

@@ -17,14 +17,16 @@ enum ReactorABI {
     static let allocateSignature = WasmModuleInfo.Signature(parameters: [.i32], results: [.i32])
     static let handleSignature = WasmModuleInfo.Signature(parameters: [.i32, .i32], results: [.i64])
 
-    /// Checks that `bytes` is a module the reactor ABI can run, with the same messages on every
-    /// engine: readable, the ABI's exports with their types, only WASI imports.
-    static func check(_ bytes: [UInt8], name: String) throws(WasmError) -> WasmModuleInfo {
-        try check(info: WasmCommandChecks.read(bytes, name: name), name: name)
+    /// Checks that a module (already read) is one the reactor ABI can run, with the same messages on
+    /// every engine: the ABI's exports with their types, only WASI imports.
+    static func check(info: WasmModuleInfo, name: String) throws(WasmError) -> WasmModuleInfo {
+        try checkExports(info: info, name: name)
+        try WASIFunctions.requireProvidedImports(of: info, module: name)
+        return info
     }
 
-    /// The checks of ``check(_:name:)`` on a module already read.
-    static func check(info: WasmModuleInfo, name: String) throws(WasmError) -> WasmModuleInfo {
+    /// The exports the ABI needs, with their types; not the imports.
+    static func checkExports(info: WasmModuleInfo, name: String) throws(WasmError) {
         for (export, signature) in [(allocate, allocateSignature), (handle, handleSignature)] {
             guard case .function(let actual) = info.export(named: export)?.kind else {
                 throw .invalidModule(
@@ -48,8 +50,6 @@ enum ReactorABI {
                 throw .invalidModule("_initialize must be a function that takes and returns nothing", module: name)
             }
         }
-        try WASIFunctions.requireProvidedImports(of: info, module: name)
-        return info
     }
 
     /// What `fiso_handle`'s result means.
@@ -132,5 +132,22 @@ extension WasmExecution {
             execution.termination = .failed(error)
         }
         return execution
+    }
+}
+
+extension WasmModuleInfo {
+    /// Whether the module exports the reactor ABI's `fiso_handle` function.
+    public var exportsReactorHandler: Bool {
+        if case .function? = export(named: ReactorABI.handle)?.kind { return true }
+        return false
+    }
+
+    /// Checks the exports ``WasmExecutionMode/reactor`` needs (`fiso_alloc`, `fiso_handle` and
+    /// `memory`, and `_initialize` when present) and their types, with the messages the engines
+    /// give when they refuse a module; the imports are not checked.
+    ///
+    /// - Throws: ``WasmError`` `invalid_module`.
+    public func checkReactorExports(module name: String) throws(WasmError) {
+        try ReactorABI.checkExports(info: self, name: name)
     }
 }

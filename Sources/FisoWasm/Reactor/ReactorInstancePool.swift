@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 /// What an instance was made for: a call with other settings gets another instance.
 struct ReactorInstanceKey: Hashable, Sendable {
     var environment: [String: String]
@@ -73,14 +75,14 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
     }
 
     let settings: WasmReactorPoolSettings
-    private let state = Locked(State())
+    private let state = NIOLockedValueBox(State())
 
     init(settings: WasmReactorPoolSettings) {
         self.settings = settings
     }
 
     var statistics: WasmInstancePoolStatistics {
-        state.withLock { state in
+        state.withLockedValue { state in
             var statistics = state.statistics
             statistics.live = state.live
             statistics.idle = state.idle.count
@@ -96,7 +98,7 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
         throwaway: Bool = false,
         make: () throws(Failure) -> Instance
     ) throws(Failure) -> Lease {
-        let (reused, discarded, overflow): (Lease?, Lease?, Bool) = state.withLock { state in
+        let (reused, discarded, overflow): (Lease?, Lease?, Bool) = state.withLockedValue { state in
             if throwaway { return (nil, nil, true) }
             if let index = state.idle.lastIndex(where: { $0.key == key }) {
                 state.statistics.reuses += 1
@@ -115,10 +117,10 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
         if let reused { return reused }
         do {
             let instance = try make()
-            state.withLock { $0.statistics.created += 1 }
+            state.withLockedValue { $0.statistics.created += 1 }
             return Lease(instance: instance, key: key, isOverflow: overflow)
         } catch {
-            if !overflow { state.withLock { $0.live -= 1 } }
+            if !overflow { state.withLockedValue { $0.live -= 1 } }
             throw error
         }
     }
@@ -126,7 +128,7 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
     /// An idle instance made for `key`, for a call that runs only on a warm instance (inline);
     /// nil when none is idle.
     func acquireIdle(_ key: ReactorInstanceKey) -> Lease? {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard let index = state.idle.lastIndex(where: { $0.key == key }) else { return nil }
             state.statistics.reuses += 1
             state.statistics.inlineCalls += 1
@@ -152,7 +154,7 @@ final class ReactorInstancePool<Instance: AnyObject>: Sendable {
     /// outside the lock) for `recycling`, or when it served its last call.
     func release(_ lease: Lease, _ recycling: ReactorRecycling) {
         lease.calls += 1
-        state.withLock { state in
+        state.withLockedValue { state in
             switch recycling {
             case .failed: state.statistics.recycledAfterFailure += 1
             case .memoryGrew: state.statistics.recycledAfterMemoryGrowth += 1

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 @_spi(Fuzzing) import WasmKit
 
 /// Caps one store's linear memory and remembers whether it ever had to say no, so that a failure
@@ -8,7 +9,7 @@ final class MemoryLimiter: ResourceLimiter {
     static let maximumTableElements = 10_000_000
 
     let limitBytes: Int
-    private let largestDeniedRequest = Locked<Int?>(nil)
+    private let largestDeniedRequest = NIOLockedValueBox<Int?>(nil)
 
     init(limitBytes: Int) {
         self.limitBytes = limitBytes
@@ -16,12 +17,12 @@ final class MemoryLimiter: ResourceLimiter {
 
     /// The largest memory size (bytes) a growth asked for and was denied, if any.
     var deniedRequest: Int? {
-        largestDeniedRequest.withLock { $0 }
+        largestDeniedRequest.withLockedValue { $0 }
     }
 
     func limitMemoryGrowth(to desired: Int) throws -> Bool {
         guard desired > limitBytes else { return true }
-        largestDeniedRequest.withLock { $0 = max($0 ?? 0, desired) }
+        largestDeniedRequest.withLockedValue { $0 = max($0 ?? 0, desired) }
         return false
     }
 

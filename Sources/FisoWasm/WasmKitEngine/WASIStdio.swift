@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 @_spi(WASIPlatform) import WASI
 
 /// Thrown from a module's `fd_write` to stdout once it passes the output limit, to stop the module
@@ -7,7 +8,7 @@ struct OutputLimitExceeded: Error {}
 /// A stream a module can only read: its stdin, served from memory.
 final class InMemoryStdin: WASIFile {
     private let bytes: [UInt8]
-    private let position = Locked(0)
+    private let position = NIOLockedValueBox(0)
 
     init(_ bytes: [UInt8]) {
         self.bytes = bytes
@@ -17,7 +18,7 @@ final class InMemoryStdin: WASIFile {
     var isBorrowed: Bool { true }
 
     func read(into buffers: GuestBuffers) throws -> WASIAbi.Size {
-        try position.withLock { position in
+        try position.withLockedValue { position in
             var total = 0
             for index in 0..<buffers.count where position < bytes.count {
                 let copied = try buffers.withHostBuffer(at: index) { destination in
@@ -57,28 +58,28 @@ final class CapturedOutput: WASIFile {
     }
 
     private let overflow: Overflow
-    private let state: Locked<State>
+    private let state: NIOLockedValueBox<State>
 
     init(limit: Int, overflow: Overflow) {
         self.overflow = overflow
-        self.state = Locked(State(limit: limit))
+        self.state = NIOLockedValueBox(State(limit: limit))
     }
 
     var isBorrowed: Bool { true }
 
     /// The captured bytes, how many were dropped, and whether the limit was passed.
     var captured: (bytes: [UInt8], droppedBytes: Int, overflowed: Bool) {
-        state.withLock { ($0.bytes, $0.droppedBytes, $0.overflowed) }
+        state.withLockedValue { ($0.bytes, $0.droppedBytes, $0.overflowed) }
     }
 
     /// Empties the capture for the next call of a reused instance, with that call's limit.
     func reset(limit: Int) {
-        state.withLock { $0 = State(limit: limit) }
+        state.withLockedValue { $0 = State(limit: limit) }
     }
 
     func write(vectored buffers: GuestBuffers) throws -> WASIAbi.Size {
         let overflow = self.overflow
-        return try state.withLock { state in
+        return try state.withLockedValue { state in
             let limit = state.limit
             var total = 0
             for index in 0..<buffers.count {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import WASI
 @_spi(Fuzzing) import WasmKit
 
@@ -34,11 +35,11 @@ public final class WasmKitEngine: WasmEngine {
 
     public let name = "wasmkit"
     public let configuration: Configuration
-    private let calibratedFuelPerSecond = Locked<Double?>(nil)
+    private let calibratedFuelPerSecond = NIOLockedValueBox<Double?>(nil)
     /// Idle WasmKit engines. Each run borrows one, so an engine (with its type interner) is used
     /// by one thread at a time and handed over through this lock: no contention between runs,
     /// and an ordering ThreadSanitizer can see (WasmKit's own lock is invisible to it).
-    private let idleEngines = Locked<[Engine]>([])
+    private let idleEngines = NIOLockedValueBox<[Engine]>([])
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -47,21 +48,21 @@ public final class WasmKitEngine: WasmEngine {
     /// Runs `body` with a WasmKit engine no other run is using.
     func withRuntimeEngine<Result>(_ body: (Engine) throws -> Result) rethrows -> Result {
         let engine =
-            idleEngines.withLock { $0.popLast() }
+            idleEngines.withLockedValue { $0.popLast() }
             ?? Engine(configuration: Self.engineConfiguration(configuration, metered: true))
-        defer { idleEngines.withLock { $0.append(engine) } }
+        defer { idleEngines.withLockedValue { $0.append(engine) } }
         return try body(engine)
     }
 
     /// Takes a WasmKit engine for as long as a reactor instance lives; give it back with
     /// ``returnRuntimeEngine(_:)`` when the instance is discarded.
     func borrowRuntimeEngine() -> Engine {
-        idleEngines.withLock { $0.popLast() }
+        idleEngines.withLockedValue { $0.popLast() }
             ?? Engine(configuration: Self.engineConfiguration(configuration, metered: true))
     }
 
     func returnRuntimeEngine(_ engine: Engine) {
-        idleEngines.withLock { $0.append(engine) }
+        idleEngines.withLockedValue { $0.append(engine) }
     }
 
     /// One engine for the whole process.
@@ -78,11 +79,11 @@ public final class WasmKitEngine: WasmEngine {
     /// Fuel units this machine burns per second in the fastest calibration loop; measured on first
     /// use (a few tens of milliseconds), then cached.
     public var fuelPerSecond: Double {
-        if let rate = calibratedFuelPerSecond.withLock({ $0 }) { return rate }
+        if let rate = calibratedFuelPerSecond.withLockedValue({ $0 }) { return rate }
         let measured = FuelCalibration.measureFuelPerSecond(
             configuration: Self.engineConfiguration(configuration, metered: true)
         )
-        return calibratedFuelPerSecond.withLock { rate in
+        return calibratedFuelPerSecond.withLockedValue { rate in
             if rate == nil { rate = measured }
             return rate ?? measured
         }
@@ -99,12 +100,16 @@ public final class WasmKitEngine: WasmEngine {
     public func compile(_ bytes: [UInt8], name: String, options: WasmCompileOptions) throws(WasmError)
         -> any CompiledWasmModule
     {
+        try compile(bytes, info: WasmCommandChecks.read(bytes, name: name), name: name, options: options)
+    }
+
+    public func compile(_ bytes: [UInt8], info: WasmModuleInfo, name: String, options: WasmCompileOptions)
+        throws(WasmError) -> any CompiledWasmModule
+    {
         guard options.mode == .command || options.mode == .reactor else {
             throw .invalidModule("mode \"\(options.mode)\" is not supported by the \(self.name) engine", module: name)
         }
-        let info =
-            options.mode == .reactor
-            ? try ReactorABI.check(bytes, name: name) : try WasmCommandChecks.check(bytes, name: name)
+        try WasmCommandChecks.check(info: info, mode: options.mode, name: name)
         let module: Module
         do {
             module = try parseWasm(bytes: bytes)

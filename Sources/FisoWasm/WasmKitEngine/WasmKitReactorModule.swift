@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 @_spi(WASIPlatform) import WASI
 @_spi(Fuzzing) import WasmKit
 import WasmKitWASI
@@ -133,10 +134,10 @@ final class WasmKitReactorModule: CompiledWasmModule {
             let store = Store(engine: runtimeEngine)
             store.resourceLimiter = limiter
             store.fuel = Fuel(remaining: fuel)
-            let deadlineBox = Locked(deadline)
+            let deadlineBox = NIOLockedValueBox(deadline)
             let instance = try linking.module.instantiate(
                 store: store,
-                imports: linking.linkWASI(madeBridge, into: store, deadline: { deadlineBox.withLock { $0 } }))
+                imports: linking.linkWASI(madeBridge, into: store, deadline: { deadlineBox.withLockedValue { $0 } }))
             guard let allocate = instance.exports[function: ReactorABI.allocate],
                 let handle = instance.exports[function: ReactorABI.handle],
                 let memory = instance.exports[memory: ReactorABI.memory]
@@ -191,12 +192,12 @@ final class WasmKitReactorInstance {
     let log: CapturedOutput
     let limiter: MemoryLimiter
     /// The running call's deadline, checked by every WASI call.
-    private let deadline: Locked<ContinuousClock.Instant>
+    private let deadline: NIOLockedValueBox<ContinuousClock.Instant>
 
     init(
         engine: WasmKitEngine, runtimeEngine: Engine, bridge: WASIBridgeToHost, store: Store, instance: Instance,
         allocate: Function, handle: Function, memory: Memory, log: CapturedOutput, limiter: MemoryLimiter,
-        deadline: Locked<ContinuousClock.Instant>
+        deadline: NIOLockedValueBox<ContinuousClock.Instant>
     ) {
         self.engine = engine
         self.runtimeEngine = runtimeEngine
@@ -213,7 +214,7 @@ final class WasmKitReactorInstance {
 
     /// Sets the call's deadline, fuel and log limit.
     func prepare(deadline: ContinuousClock.Instant, fuel: UInt64, maxLogBytes: Int) {
-        self.deadline.withLock { $0 = deadline }
+        self.deadline.withLockedValue { $0 = deadline }
         store.fuel = Fuel(remaining: fuel)
         log.reset(limit: maxLogBytes)
     }

@@ -106,8 +106,8 @@ struct WasmtimeCAPI: Sendable {
         func symbol<Function>(_ name: String, as type: Function.Type) throws(WasmtimeUnavailable) -> Function {
             guard let address = dlsym(library, name) else {
                 throw WasmtimeUnavailable(
-                    "\(path) does not export \(name): it is not a Wasmtime C API library, or one too old "
-                        + "(this engine is tested with Wasmtime 50)"
+                    "\(path) does not export \(name): it is not a Wasmtime C API library, or not "
+                        + "the version this engine supports (Wasmtime 50)"
                 )
             }
             return unsafeBitCast(address, to: type)
@@ -340,9 +340,10 @@ public struct WasmtimeUnavailable: Error, Sendable, CustomStringConvertible {
 
     /// How to get the library, for error messages.
     public static let installHint =
-        "install the Wasmtime C API (pip install wasmtime, or the wasmtime-*-c-api release from "
-        + "https://github.com/bytecodealliance/wasmtime/releases) and, if it is not on the search path, "
-        + "set FISO_WASMTIME_LIB to the path of libwasmtime.so"
+        "install the Wasmtime 50 C API (lib/libwasmtime.so of the wasmtime-v50.x-<arch>-linux-c-api release from "
+        + "https://github.com/bytecodealliance/wasmtime/releases) as /usr/local/lib/libwasmtime.so or set "
+        + "FISO_WASMTIME_LIB to its path; for development, FISO_WASMTIME_SEARCH_PYTHON=1 also finds the library of "
+        + "pip install wasmtime==50.*"
 
     public var description: String { "Wasmtime is not available: \(reason); \(Self.installHint)" }
 }

@@ -1,6 +1,7 @@
 import FisoQuantities
 import Foundation
 import Glibc
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// A module compiled by Wasmtime and pre-linked with WASI; every run instantiates it in a fresh
@@ -358,14 +359,14 @@ final class OutputCapture: Sendable {
         var overflowed = false
     }
 
-    private let state = Locked(State())
+    private let state = NIOLockedValueBox(State())
     /// Wasmtime calls `write` from its own threads, having received the object through Rust
     /// synchronization that ThreadSanitizer cannot see (the library is not instrumented). This
     /// release/acquire pair makes the hand-over of the initialised object explicit.
     private let published = Atomic<Bool>(false)
 
     init(limit: Int, failsOnOverflow: Bool) {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.limit = limit
             state.failsOnOverflow = failsOnOverflow
         }
@@ -373,12 +374,12 @@ final class OutputCapture: Sendable {
     }
 
     var captured: (bytes: [UInt8], droppedBytes: Int, overflowed: Bool) {
-        state.withLock { ($0.bytes, $0.droppedBytes, $0.overflowed) }
+        state.withLockedValue { ($0.bytes, $0.droppedBytes, $0.overflowed) }
     }
 
     /// Empties the capture for the next call of a reused instance, with that call's limit.
     func reset(limit: Int) {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.limit = limit
             state.bytes = []
             state.droppedBytes = 0
@@ -389,7 +390,7 @@ final class OutputCapture: Sendable {
     /// Appends what fits; returns the count accepted, or `-EIO` when stdout overflowed.
     func write(_ bytes: UnsafePointer<UInt8>?, count: Int) -> Int {
         guard let bytes, count > 0, published.load(ordering: .acquiring) else { return 0 }
-        return state.withLock { state in
+        return state.withLockedValue { state in
             let room = max(0, state.limit - state.bytes.count)
             if count > room {
                 state.overflowed = true

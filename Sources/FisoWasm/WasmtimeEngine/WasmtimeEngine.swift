@@ -1,4 +1,6 @@
+import FisoConcurrency
 import Foundation
+import NIOConcurrencyHelpers
 
 /// The WebAssembly engine built on Wasmtime (a JIT compiler), loaded at run time from its C API
 /// library; see ``WasmtimeEngine/shared()`` and docs/wasm.md ("Wasmtime engine").
@@ -12,6 +14,11 @@ public final class WasmtimeEngine: WasmEngine {
     public let name = "wasmtime"
     /// Where the Wasmtime library was loaded from.
     public let libraryPath: String
+    /// The library's version as Wasmtime records it in compiled code: its major version, e.g.
+    /// `"50"`. Always one of ``supportedMajorVersions`` (other versions are refused at load).
+    public let libraryVersion: String
+    /// The Wasmtime major versions this engine supports (tested with the Wasmtime 50 C API).
+    public static var supportedMajorVersions: ClosedRange<Int> { WasmtimeLibrary.supportedMajorVersions }
     /// How often the timer thread advances the engine's epoch: a module is stopped at most about a
     /// tick after its deadline (later on a starved machine; see ``EpochTicker``).
     public static let epochTick: Duration = .milliseconds(2)
@@ -21,9 +28,9 @@ public final class WasmtimeEngine: WasmEngine {
     private let ticker: EpochTicker
     /// WASI without a waiting `poll_oneoff`, for instances that may run inline (see
     /// ``WasmInlineCalls``); nil when inline calls are off.
-    private let guardedLinker: Locked<LinkerHandle>?
+    private let guardedLinker: NIOLockedValueBox<LinkerHandle>?
     /// Pre-linking reads the shared WASI linker; the lock keeps it to one compile at a time.
-    private let linker: Locked<LinkerHandle>
+    private let linker: NIOLockedValueBox<LinkerHandle>
     /// Compiled code on disk (see docs/wasm.md, "Wasmtime engine").
     let cache: CompiledCodeCache
 
@@ -74,11 +81,13 @@ public final class WasmtimeEngine: WasmEngine {
             throw WasmtimeUnavailable("cannot define WASI: \(api.consume(error: error).message)")
         }
         self.guardedLinker =
-            WasmInlineCalls.isEnabled ? InlinePollGuard.makeLinker(engine: engine, api: api).map { Locked($0) } : nil
+            WasmInlineCalls.isEnabled
+            ? InlinePollGuard.makeLinker(engine: engine, api: api).map { NIOLockedValueBox($0) } : nil
         self.api = api
         self.libraryPath = library.path
+        self.libraryVersion = library.version
         self.engine = engine
-        self.linker = Locked(linker)
+        self.linker = NIOLockedValueBox(linker)
         self.ticker = EpochTicker(engine: engine, tick: Self.epochTick)
         self.cache = CompiledCodeCache(libraryPath: library.path)
         self.allocator = poolingNote
@@ -138,15 +147,21 @@ public final class WasmtimeEngine: WasmEngine {
     public func compile(_ bytes: [UInt8], name: String, options: WasmCompileOptions) throws(WasmError)
         -> any CompiledWasmModule
     {
+        try compile(bytes, info: WasmCommandChecks.read(bytes, name: name), name: name, options: options)
+    }
+
+    public func compile(_ bytes: [UInt8], info: WasmModuleInfo, name: String, options: WasmCompileOptions)
+        throws(WasmError) -> any CompiledWasmModule
+    {
         guard options.mode == .command || options.mode == .reactor else {
             throw .invalidModule("mode \"\(options.mode)\" is not supported by the \(self.name) engine", module: name)
         }
-        let info =
-            options.mode == .reactor
-            ? try ReactorABI.check(bytes, name: name) : try WasmCommandChecks.check(bytes, name: name)
+        try WasmCommandChecks.check(info: info, mode: options.mode, name: name)
         let module = try compiledModule(bytes, name: name)
         var rawTemplate: WasmtimeCAPI.Handle?
-        let linkError = linker.withLock { linker in api.linkerInstantiatePre(linker.raw, module.raw, &rawTemplate) }
+        let linkError = linker.withLockedValue { linker in
+            api.linkerInstantiatePre(linker.raw, module.raw, &rawTemplate)
+        }
         if let linkError {
             throw .invalidModule(Self.firstParagraph(api.consume(error: linkError).message), module: name)
         }
@@ -156,7 +171,7 @@ public final class WasmtimeEngine: WasmEngine {
         var guardedTemplate: InstanceTemplateHandle?
         if let guardedLinker {
             var rawGuarded: WasmtimeCAPI.Handle?
-            let error = guardedLinker.withLock { api.linkerInstantiatePre($0.raw, module.raw, &rawGuarded) }
+            let error = guardedLinker.withLockedValue { api.linkerInstantiatePre($0.raw, module.raw, &rawGuarded) }
             if let error {
                 _ = api.consume(error: error)  // linked above with the same imports; then no inline calls
             } else if let rawGuarded {
@@ -307,23 +322,21 @@ final class InstanceTemplateHandle: @unchecked Sendable {
 /// on a quiet machine, more on a starved one), so modules are stopped somewhat after their timeout,
 /// while callers are still answered on time by ``WasmExecutor``. Stops when its engine is released.
 final class EpochTicker: Sendable {
-    private let stopped = Locked(false)
+    private let stopped = NIOLockedValueBox(false)
 
     init(engine: EngineHandle, tick: Duration) {
         let stopped = self.stopped
         let microseconds = UInt32(max(1, tick.components.attoseconds / 1_000_000_000_000))
-        let thread = Thread {
+        DedicatedThread.start(name: "wasmtime-epoch") {
             // The thread holds the engine: it is deleted only after the last increment.
-            while !stopped.withLock({ $0 }) {
+            while !stopped.withLockedValue({ $0 }) {
                 usleep(microseconds)
                 engine.api.engineIncrementEpoch(engine.raw)
             }
         }
-        thread.name = "wasmtime-epoch"
-        thread.start()
     }
 
     func stop() {
-        stopped.withLock { $0 = true }
+        stopped.withLockedValue { $0 = true }
     }
 }

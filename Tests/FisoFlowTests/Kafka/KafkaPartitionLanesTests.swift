@@ -1,5 +1,7 @@
+import FisoFlowTestSupport
 import FisoKafka
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import FisoFlow
@@ -36,11 +38,11 @@ import Testing
     /// Runs `waitForRoom()` in a task; the returned flag turns true once it returned.
     private func waitingReader(
         _ lanes: KafkaPartitionLanes, in group: inout ThrowingTaskGroup<Void, any Error>
-    ) -> KafkaTestBox<Bool> {
-        let released = KafkaTestBox(false)
+    ) -> NIOLockedValueBox<Bool> {
+        let released = NIOLockedValueBox(false)
         group.addTask {
             await lanes.waitForRoom()
-            released.withLock { $0 = true }
+            released.withLockedValue { $0 = true }
         }
         return released
     }
@@ -52,13 +54,13 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             let released = waitingReader(lanes, in: &group)
             try await Task.sleep(for: .milliseconds(100))
-            #expect(!released.value)
+            #expect(!released.withLockedValue { $0 })
             #expect(lanes.next(after: message(0, 0))?.offset == 1)  // 3 wait: more than half
             try await Task.sleep(for: .milliseconds(100))
-            #expect(!released.value)
+            #expect(!released.withLockedValue { $0 })
             #expect(lanes.next(after: message(0, 1))?.offset == 2)  // 2 wait: half
             try await group.waitForAll()
-            #expect(released.value)
+            #expect(released.withLockedValue { $0 })
         }
     }
 
@@ -73,10 +75,10 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             let released = waitingReader(lanes, in: &group)
             try await Task.sleep(for: .milliseconds(100))
-            #expect(!released.value, "flowing again, the partition's waiting records count")
+            #expect(!released.withLockedValue { $0 }, "flowing again, the partition's waiting records count")
             lanes.revoke([KafkaTopicPartition(topic: "t", partition: 0)])
             try await group.waitForAll()
-            #expect(released.value)
+            #expect(released.withLockedValue { $0 })
         }
     }
 
@@ -87,10 +89,10 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             let released = waitingReader(lanes, in: &group)
             try await Task.sleep(for: .milliseconds(100))
-            #expect(!released.value)
+            #expect(!released.withLockedValue { $0 })
             group.cancelAll()
             try await group.waitForAll()
-            #expect(released.value)
+            #expect(released.withLockedValue { $0 })
         }
     }
 }

@@ -1,4 +1,5 @@
 import FisoFlow
+import FisoFlowTestSupport
 import FisoJSON
 import FisoWasm
 import Foundation

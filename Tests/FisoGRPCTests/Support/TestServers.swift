@@ -2,7 +2,7 @@ import FisoGRPC
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Synchronization
+import NIOConcurrencyHelpers
 
 typealias EventClient = Fiso_Flow_V1_EventService.Client<HTTP2ClientTransport.Posix>
 typealias HealthClient = Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
@@ -117,11 +117,11 @@ let echoHandler: EventHandler = { event in
 
 /// Opens a gate for waiting tasks once, and counts how many are waiting.
 final class Gate: Sendable {
-    private let opened = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let opened = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func wait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let open = opened.withLock { state in
+            let open = opened.withLockedValue { state in
                 if state.open { return true }
                 state.waiters.append(continuation)
                 return false
@@ -131,7 +131,7 @@ final class Gate: Sendable {
     }
 
     func open() {
-        let waiters = opened.withLock { state in
+        let waiters = opened.withLockedValue { state in
             state.open = true
             defer { state.waiters = [] }
             return state.waiters

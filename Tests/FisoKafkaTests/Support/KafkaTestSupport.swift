@@ -2,7 +2,6 @@ import FisoKafka
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import Testing
 
 /// A name no other test uses (topics and groups share one broker when
@@ -200,11 +199,13 @@ func waitUntil(
     }
 }
 
-/// A mutex-protected value that closures can share.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
+/// A lock-protected value that closures can share (Foundation's lock: this target does not
+/// depend on swift-nio).
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { lock.withLock { body(&value) } }
 }
 
 extension KafkaMessage {

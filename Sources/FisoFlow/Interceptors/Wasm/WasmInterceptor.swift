@@ -1,8 +1,8 @@
 import FisoJSON
 import FisoWasm
 import Logging
+import NIOConcurrencyHelpers
 import Prometheus
-import Synchronization
 
 /// `interceptors[].type: wasm` settings.
 public struct WasmInterceptorSettings: InterceptorSettings, Equatable {
@@ -12,58 +12,57 @@ public struct WasmInterceptorSettings: InterceptorSettings, Equatable {
     public var engine: WasmEngineChoice
 }
 
-extension InterceptorType {
-    public static let wasm = InterceptorType(
-        name: "wasm",
-        configKeys: [
-            "module", "timeout", "memoryLimit", "env", "maxOutputBytes", "concurrency", "engine", "mode",
-            "maxCallsPerInstance", "recycleMemoryAbove",
-        ],
-        parse: { config, _ in
-            guard let module = config["module"].requiredString() else { return nil }
-            var configuration = WasmModuleConfiguration()
-            if let timeout = config["timeout"].duration(minimum: .milliseconds(1)) { configuration.timeout = timeout }
-            if let limit = config["memoryLimit"].byteSize(minimum: 65536) { configuration.memoryLimitBytes = limit }
-            if let limit = config["maxOutputBytes"].byteSize(minimum: 1) { configuration.maxOutputBytes = limit }
-            if let limit = config["concurrency"].int(range: 1...1024) { configuration.maxConcurrency = limit }
-            configuration.environment = Dictionary(
-                (config["env"].stringMap() ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }
-            )
-            let engine =
-                config["engine"].oneOf(WasmEngineChoice.allCases.map(\.rawValue)).flatMap(WasmEngineChoice.init)
-                ?? .auto
-            if engine == .wasmtime {
-                // The library is a run-time dependency: checked on the machine that validates.
-                do {
-                    _ = try engine.engine()
-                } catch {
-                    config["engine"].problem("\(error)")
-                }
+extension WasmInterceptorSettings {
+    public static let typeName = "wasm"
+    public static let configKeys = [
+        "module", "timeout", "memoryLimit", "env", "maxOutputBytes", "concurrency", "engine", "mode",
+        "maxCallsPerInstance", "recycleMemoryAbove",
+    ]
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        guard let module = config["module"].requiredString() else { return nil }
+        var configuration = WasmModuleConfiguration()
+        if let timeout = config["timeout"].duration(minimum: .milliseconds(1)) { configuration.timeout = timeout }
+        if let limit = config["memoryLimit"].byteSize(minimum: 65536) { configuration.memoryLimitBytes = limit }
+        if let limit = config["maxOutputBytes"].byteSize(minimum: 1) { configuration.maxOutputBytes = limit }
+        if let limit = config["concurrency"].int(range: 1...1024) { configuration.maxConcurrency = limit }
+        configuration.environment = Dictionary(
+            (config["env"].stringMap() ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }
+        )
+        let engine =
+            config["engine"].oneOf(WasmEngineChoice.allCases.map(\.rawValue)).flatMap(WasmEngineChoice.init)
+            ?? .auto
+        if engine == .wasmtime {
+            // The library is a run-time dependency: checked on the machine that validates.
+            do {
+                _ = try engine.engine()
+            } catch {
+                config["engine"].problem("\(error)")
             }
-            if let mode = config["mode"].oneOf(WasmExecutionMode.all.map(\.name)).flatMap(
-                WasmExecutionMode.init(named:))
-            {
-                configuration.mode = mode
-            }
-            if let calls = config["maxCallsPerInstance"].int(range: 1...100_000_000) {
-                configuration.maxCallsPerInstance = calls
-            }
-            if let bound = config["recycleMemoryAbove"].byteSize(minimum: 65536) {
-                configuration.recycleMemoryBytes = bound
-            }
-            if configuration.mode != .reactor {
-                for key in ["maxCallsPerInstance", "recycleMemoryAbove"] where !config[key].isMissing {
-                    config[key].problem("applies only to mode: reactor (command mode uses a fresh instance per event)")
-                }
-            }
-            for problem in configuration.problems { config.problem(problem) }
-            return WasmInterceptorSettings(module: module, configuration: configuration, engine: engine)
-        },
-        makeInterceptor: { settings, context in
-            guard let settings = settings as? WasmInterceptorSettings else { throw SettingsMismatch(expected: "wasm") }
-            return try await WasmInterceptor.load(settings, context: context)
         }
-    )
+        if let mode = config["mode"].oneOf(WasmExecutionMode.all.map(\.name)).flatMap(
+            WasmExecutionMode.init(named:))
+        {
+            configuration.mode = mode
+        }
+        if let calls = config["maxCallsPerInstance"].int(range: 1...100_000_000) {
+            configuration.maxCallsPerInstance = calls
+        }
+        if let bound = config["recycleMemoryAbove"].byteSize(minimum: 65536) {
+            configuration.recycleMemoryBytes = bound
+        }
+        if configuration.mode != .reactor {
+            for key in ["maxCallsPerInstance", "recycleMemoryAbove"] where !config[key].isMissing {
+                config[key].problem("applies only to mode: reactor (command mode uses a fresh instance per event)")
+            }
+        }
+        for problem in configuration.problems { config.problem(problem) }
+        return WasmInterceptorSettings(module: module, configuration: configuration, engine: engine)
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any Interceptor {
+        try await WasmInterceptor.load(self, context: context)
+    }
 }
 
 /// Runs a WASI module per event with the guide's JSON stdin/stdout ABI. The module's headers
@@ -74,7 +73,7 @@ final class WasmInterceptor: Interceptor {
     let duration: DurationHistogram
     let logger: Logger
     /// The last reload failure logged, so a broken file is reported once, not on every check.
-    private let lastReloadFailure = Mutex<String?>(nil)
+    private let lastReloadFailure = NIOLockedValueBox<String?>(nil)
 
     var name: String { transformer.name }
 
@@ -151,7 +150,7 @@ final class WasmInterceptor: Interceptor {
             case .unchanged:
                 break
             case .reloaded(let from, let to):
-                lastReloadFailure.withLock { $0 = nil }
+                lastReloadFailure.withLockedValue { $0 = nil }
                 metrics.recordModuleReload(module: name, success: true)
                 logger.info(
                     "wasm module reloaded",
@@ -163,7 +162,7 @@ final class WasmInterceptor: Interceptor {
                 )
             }
         } catch {
-            let isNew = lastReloadFailure.withLock { last in
+            let isNew = lastReloadFailure.withLockedValue { last in
                 defer { last = error.description }
                 return last != error.description
             }

@@ -11,25 +11,24 @@ public struct GRPCSinkSettings: SinkSettings, Equatable {
     public var tls: TLSFiles?
 }
 
-extension SinkType {
-    public static let grpc = SinkType(
-        name: "grpc",
-        configKeys: ["target", "timeout", "tls"],
-        parse: { config, _ in
-            guard let target = config["target"].requiredString() else { return nil }
-            if (try? HostPort(parsing: target)) == nil || target.hasPrefix(":") {
-                config["target"].problem("\"\(target)\" is not host:port")
-            }
-            let timeout = config["timeout"].duration(minimum: .milliseconds(1)) ?? GRPCSinkSettings.defaultTimeout
-            return GRPCSinkSettings(
-                target: target, timeout: timeout, tls: TLSFiles.read(config["tls"], requireCertificate: false)
-            )
-        },
-        makeSink: { settings, _ in
-            guard let settings = settings as? GRPCSinkSettings else { throw SettingsMismatch(expected: "grpc") }
-            return try GRPCSink(settings: settings)
+extension GRPCSinkSettings {
+    public static let typeName = "grpc"
+    public static let configKeys = ["target", "timeout", "tls"]
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        guard let target = config["target"].requiredString() else { return nil }
+        if (try? HostPort(parsing: target)) == nil || target.hasPrefix(":") {
+            config["target"].problem("\"\(target)\" is not host:port")
         }
-    )
+        let timeout = config["timeout"].duration(minimum: .milliseconds(1)) ?? GRPCSinkSettings.defaultTimeout
+        return GRPCSinkSettings(
+            target: target, timeout: timeout, tls: TLSFiles.read(config["tls"], requireCertificate: false)
+        )
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSink {
+        try GRPCSink(settings: self)
+    }
 }
 
 /// Sends each CloudEvent with `EventService.Send`, headers as metadata. `UNAVAILABLE`,
@@ -38,6 +37,7 @@ extension SinkType {
 struct GRPCSink: EventSink {
     let client: EventServiceClient
     let target: String
+    let timeout: Duration
 
     init(settings: GRPCSinkSettings) throws {
         let tls = settings.tls.map {
@@ -55,13 +55,17 @@ struct GRPCSink: EventSink {
                 "cannot set up the gRPC client for \(settings.target): \(error.message)", isRetryable: false)
         }
         target = settings.target
+        timeout = settings.timeout
     }
 
-    func deliver(_ event: OutboundEvent) async throws -> SinkReply {
+    func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply {
+        guard let timeout = context.attemptTimeout(within: timeout) else {
+            throw SinkError("the caller's deadline passed before the delivery to \(target)", isRetryable: false)
+        }
         do {
             let ack = try await client.send(
                 payload: event.body, id: event.cloudEvent.id, contentType: "application/cloudevents+json",
-                headers: event.headers.fields
+                headers: event.headers.fields, timeout: timeout
             )
             guard ack.isDelivered else {
                 throw SinkError(

@@ -29,44 +29,43 @@ public struct HTTPSinkSettings: SinkSettings {
     }
 }
 
-extension SinkType {
-    public static let http = SinkType(
-        name: "http",
-        configKeys: ["url", "method", "headers", "timeout"],
-        parse: { config, _ in
-            guard let text = config["url"].requiredString() else { return nil }
-            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-                ["http", "https"].contains(scheme),
-                let host = url.host, !host.isEmpty
-            else {
-                config["url"].problem("\"\(text)\" is not an http:// or https:// URL with a host")
-                return nil
-            }
-            var settings = HTTPSinkSettings(url: url)
-            if let method = config["method"].string() {
-                if HTTPSinkSettings.allowedMethods.contains(method.uppercased()) {
-                    settings.method = method.uppercased()
-                } else {
-                    config["method"].problem(
-                        "must be one of \(HTTPSinkSettings.allowedMethods.joined(separator: ", ")), got \"\(method)\""
-                    )
-                }
-            }
-            for (name, value) in config["headers"].stringMap() ?? [] {
-                if HTTPHeaderRules.isValidName(name), HTTPHeaderRules.isValidValue(value) {
-                    settings.headers.append((name, value))
-                } else {
-                    config["headers"].problem("\"\(name)\" is not a valid HTTP header (name or value)")
-                }
-            }
-            if let timeout = config["timeout"].duration(minimum: .milliseconds(1)) { settings.timeout = timeout }
-            return settings
-        },
-        makeSink: { settings, context in
-            guard let settings = settings as? HTTPSinkSettings else { throw SettingsMismatch(expected: "http") }
-            return HTTPSink(settings: settings, client: context.httpClient)
+extension HTTPSinkSettings {
+    public static let typeName = "http"
+    public static let configKeys = ["url", "method", "headers", "timeout"]
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        guard let text = config["url"].requiredString() else { return nil }
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme),
+            let host = url.host, !host.isEmpty
+        else {
+            config["url"].problem("\"\(text)\" is not an http:// or https:// URL with a host")
+            return nil
         }
-    )
+        var settings = HTTPSinkSettings(url: url)
+        if let method = config["method"].string() {
+            if HTTPSinkSettings.allowedMethods.contains(method.uppercased()) {
+                settings.method = method.uppercased()
+            } else {
+                config["method"].problem(
+                    "must be one of \(HTTPSinkSettings.allowedMethods.joined(separator: ", ")), got \"\(method)\""
+                )
+            }
+        }
+        for (name, value) in config["headers"].stringMap() ?? [] {
+            if HTTPHeaderRules.isValidName(name), HTTPHeaderRules.isValidValue(value) {
+                settings.headers.append((name, value))
+            } else {
+                config["headers"].problem("\"\(name)\" is not a valid HTTP header (name or value)")
+            }
+        }
+        if let timeout = config["timeout"].duration(minimum: .milliseconds(1)) { settings.timeout = timeout }
+        return settings
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSink {
+        HTTPSink(settings: self, client: context.httpClient)
+    }
 }
 
 /// Delivers CloudEvents (structured mode) to an HTTP endpoint. Each call is one attempt; the
@@ -75,7 +74,12 @@ struct HTTPSink: EventSink {
     let settings: HTTPSinkSettings
     let client: HTTPClient
 
-    func deliver(_ event: OutboundEvent) async throws -> SinkReply {
+    func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply {
+        guard let attemptTimeout = context.attemptTimeout(within: settings.timeout) else {
+            throw SinkError(
+                "the caller's deadline passed before the delivery to \(settings.url.absoluteString)",
+                isRetryable: false, httpStatus: 504)
+        }
         var request = HTTPClientRequest(url: settings.url.absoluteString)
         request.method = HTTPMethod(rawValue: settings.method)
         for (name, value) in event.headers
@@ -93,12 +97,12 @@ struct HTTPSink: EventSink {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            let timeout = TimeAmount.nanoseconds(Int64(settings.timeout.seconds * 1e9))
+            let timeout = TimeAmount.nanoseconds(Int64(attemptTimeout.seconds * 1e9))
             response = try await client.execute(request, timeout: timeout)
             body = try await response.body.collect(upTo: HTTPSinkSettings.maxReplyBytes)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw SinkError(
-                "\(settings.url.absoluteString) did not answer within \(GoDuration.format(settings.timeout))",
+                "\(settings.url.absoluteString) did not answer within \(GoDuration.format(attemptTimeout))",
                 isRetryable: true, httpStatus: 504
             )
         } catch is NIOTooManyBytesError {
@@ -132,31 +136,6 @@ struct HTTPSink: EventSink {
 
     func shutdown() async {
         // The HTTP client is shared by all flows and shut down by the runtime.
-    }
-}
-
-/// Which event headers may travel as HTTP headers, and which texts are valid at all.
-enum HTTPHeaderRules {
-    /// Headers the sink sets itself or that belong to one connection.
-    static let reserved: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
-        "content-length", "content-type", "content-encoding", "expect",
-    ]
-
-    static func isForwardable(_ name: String) -> Bool { !reserved.contains(name.lowercased()) }
-
-    /// RFC 9110 token characters.
-    static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty
-            && name.utf8.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                    || "!#$%&'*+-.^_`|~".utf8.contains(byte)
-            }
-    }
-
-    /// No control characters other than tab: a value from an event must not split a header.
-    static func isValidValue(_ value: String) -> Bool {
-        value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 }
 

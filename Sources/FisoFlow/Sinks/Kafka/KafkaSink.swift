@@ -54,9 +54,9 @@ struct KafkaSink: EventSink {
         }
     }
 
-    func deliver(_ event: OutboundEvent) async throws -> SinkReply {
+    func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply {
         let record = try makeRecord(event)
-        if let transaction = KafkaTransactionScope.current {
+        if let transaction = context.transaction {
             transaction.enqueue(record)
             return .none
         }

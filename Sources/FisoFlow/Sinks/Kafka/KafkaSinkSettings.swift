@@ -16,47 +16,48 @@ public struct KafkaSinkSettings: SinkSettings, Equatable {
     public var idempotent: Bool
 }
 
-extension SinkType {
-    public static let kafka = SinkType(
-        name: "kafka",
-        configKeys: ["cluster", "topic", "key", "requiredAcks", "idempotent"],
-        parse: { config, context in
-            let cluster = context.requireKafkaCluster(config["cluster"])
-            let topic = config["topic"].requiredString()
-            if let topic, !KafkaNames.isValidTopic(topic) {
-                config["topic"].problem(KafkaNames.invalidTopicMessage(topic))
-            }
-            var acks = KafkaSinkSettings.RequiredAcks.all
-            if let text = config["requiredAcks"].string() {
-                if let value = KafkaSinkSettings.RequiredAcks(rawValue: text == "-1" ? "all" : text) {
-                    acks = value
-                } else {
-                    config["requiredAcks"].problem("must be all, 1 or 0, got \"\(text)\"")
-                }
-            }
-            let key = config["key"].string()
-            if let key {
-                // The flow's own variables are known only with its source; `kafka` is accepted here
-                // and checked against the source when the flow is built.
-                do throws(CELCompileError) {
-                    _ = try FlowExpressions(sourceVariables: SourceType.kafka.expressionVariables).compile(key)
-                } catch {
-                    config["key"].problem(FlowFileParser.describe(error))
-                }
-            }
-            let idempotent = config["idempotent"].bool() ?? true
-            if idempotent, acks != .all {
-                config["requiredAcks"].problem(
-                    "an idempotent producer needs requiredAcks: all (or set idempotent: false)")
-            }
-            guard let cluster, let topic else { return nil }
-            return KafkaSinkSettings(
-                cluster: cluster, topic: topic, key: key, requiredAcks: acks, idempotent: idempotent
-            )
-        },
-        makeSink: { settings, context in
-            guard let settings = settings as? KafkaSinkSettings else { throw SettingsMismatch(expected: "kafka") }
-            return try KafkaSink(settings: settings, context: context)
+extension KafkaSinkSettings {
+    public static let typeName = "kafka"
+    public static let configKeys = ["cluster", "topic", "key", "requiredAcks", "idempotent"]
+
+    public var kafkaCluster: String? { cluster }
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        let cluster = context.requireKafkaCluster(config["cluster"])
+        let topic = config["topic"].requiredString()
+        if let topic, !KafkaNames.isValidTopic(topic) {
+            config["topic"].problem(KafkaNames.invalidTopicMessage(topic))
         }
-    )
+        var acks = KafkaSinkSettings.RequiredAcks.all
+        if let text = config["requiredAcks"].string() {
+            if let value = KafkaSinkSettings.RequiredAcks(rawValue: text == "-1" ? "all" : text) {
+                acks = value
+            } else {
+                config["requiredAcks"].problem("must be all, 1 or 0, got \"\(text)\"")
+            }
+        }
+        let key = config["key"].string()
+        if let key {
+            // The flow's own variables are known only with its source; `kafka` is accepted here
+            // and checked against the source when the flow is built.
+            do throws(CELCompileError) {
+                _ = try FlowExpressions(sourceVariables: KafkaSourceSettings.expressionVariables).compile(key)
+            } catch {
+                config["key"].problem(FlowFileParser.describe(error))
+            }
+        }
+        let idempotent = config["idempotent"].bool() ?? true
+        if idempotent, acks != .all {
+            config["requiredAcks"].problem(
+                "an idempotent producer needs requiredAcks: all (or set idempotent: false)")
+        }
+        guard let cluster, let topic else { return nil }
+        return KafkaSinkSettings(
+            cluster: cluster, topic: topic, key: key, requiredAcks: acks, idempotent: idempotent
+        )
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSink {
+        try KafkaSink(settings: self, context: context)
+    }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -9,13 +9,17 @@ import Synchronization
 /// `sink.type: stdout` has no settings.
 public struct StdoutSinkSettings: SinkSettings {}
 
-extension SinkType {
-    public static let stdout = SinkType(
-        name: "stdout",
-        configKeys: [],
-        parse: { _, _ in StdoutSinkSettings() },
-        makeSink: { _, context in StdoutSink(output: context.standardOutput) }
-    )
+extension StdoutSinkSettings {
+    public static let typeName = "stdout"
+    public static let configKeys: [String] = []
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        StdoutSinkSettings()
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSink {
+        StdoutSink(output: context.standardOutput)
+    }
 }
 
 /// Writes each CloudEvent as one line of JSON to standard output, for the quick start and for
@@ -23,7 +27,7 @@ extension SinkType {
 struct StdoutSink: EventSink {
     let output: StandardOutput
 
-    func deliver(_ event: OutboundEvent) async throws -> SinkReply {
+    func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply {
         do {
             try output.writeLine(event.body)
         } catch {
@@ -42,7 +46,7 @@ public final class StandardOutput: Sendable {
         public var description: String { String(cString: strerror(errno)) }
     }
 
-    private let lock = Mutex(())
+    private let lock = NIOLockedValueBox(())
     private let descriptor: Int32
 
     public init(descriptor: Int32 = 1) {
@@ -52,7 +56,7 @@ public final class StandardOutput: Sendable {
     public func writeLine(_ bytes: [UInt8]) throws {
         var line = bytes
         line.append(UInt8(ascii: "\n"))
-        try lock.withLock { _ in
+        try lock.withLockedValue { _ in
             try line.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {

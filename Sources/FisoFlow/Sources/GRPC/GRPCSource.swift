@@ -4,7 +4,7 @@ import Foundation
 import NIOCore
 
 /// `source.type: grpc` settings.
-public struct GRPCSourceSettings: ListeningSourceSettings, Equatable {
+public struct GRPCSourceSettings: SourceSettings, Equatable {
     public static let defaultAddress = ListenAddress(host: "0.0.0.0", port: 9000)
     public static let defaultMaxPendingAcks = 256
     public static let defaultMaxPayloadBytes = 1 << 20
@@ -48,39 +48,40 @@ public struct TLSFiles: Sendable, Equatable {
     }
 }
 
-extension SourceType {
-    public static let grpc = SourceType(
-        name: "grpc",
-        configKeys: ["listenAddr", "tls", "maxPendingAcks", "maxPayloadBytes", "maxConcurrentEvents"],
-        parse: { config, _ in
-            var settings = GRPCSourceSettings(
-                listenAddress: GRPCSourceSettings.defaultAddress, tls: nil,
-                maxPendingAcks: GRPCSourceSettings.defaultMaxPendingAcks,
-                maxPayloadBytes: GRPCSourceSettings.defaultMaxPayloadBytes
-            )
-            if let text = config["listenAddr"].string() {
-                do {
-                    settings.listenAddress = try ListenAddress(parsing: text)
-                } catch {
-                    config["listenAddr"].problem("\(error)")
-                }
+extension GRPCSourceSettings {
+    public static let typeName = "grpc"
+    public static let configKeys = ["listenAddr", "tls", "maxPendingAcks", "maxPayloadBytes", "maxConcurrentEvents"]
+
+    public var listener: ListenerClaim? { ListenerClaim(address: listenAddress, sharing: .exclusive) }
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        var settings = GRPCSourceSettings(
+            listenAddress: GRPCSourceSettings.defaultAddress, tls: nil,
+            maxPendingAcks: GRPCSourceSettings.defaultMaxPendingAcks,
+            maxPayloadBytes: GRPCSourceSettings.defaultMaxPayloadBytes
+        )
+        if let text = config["listenAddr"].string() {
+            do {
+                settings.listenAddress = try ListenAddress(parsing: text)
+            } catch {
+                config["listenAddr"].problem("\(error)")
             }
-            settings.tls = TLSFiles.read(config["tls"], requireCertificate: true)
-            if let limit = config["maxPendingAcks"].int(range: 1...100_000) { settings.maxPendingAcks = limit }
-            if let limit = config["maxPayloadBytes"].byteSize(minimum: 1) { settings.maxPayloadBytes = limit }
-            if let limit = config["maxConcurrentEvents"].int(range: 1...100_000) {
-                if limit > settings.maxPendingAcks {
-                    config["maxConcurrentEvents"].problem("may not exceed maxPendingAcks (\(settings.maxPendingAcks))")
-                }
-                settings.maxConcurrentEvents = limit
-            }
-            return settings
-        },
-        makeSource: { settings, context in
-            guard let settings = settings as? GRPCSourceSettings else { throw SettingsMismatch(expected: "grpc") }
-            return GRPCSource(settings: settings, flowName: context.flow.name, gracePeriod: context.shutdownTimeout)
         }
-    )
+        settings.tls = TLSFiles.read(config["tls"], requireCertificate: true)
+        if let limit = config["maxPendingAcks"].int(range: 1...100_000) { settings.maxPendingAcks = limit }
+        if let limit = config["maxPayloadBytes"].byteSize(minimum: 1) { settings.maxPayloadBytes = limit }
+        if let limit = config["maxConcurrentEvents"].int(range: 1...100_000) {
+            if limit > settings.maxPendingAcks {
+                config["maxConcurrentEvents"].problem("may not exceed maxPendingAcks (\(settings.maxPendingAcks))")
+            }
+            settings.maxConcurrentEvents = limit
+        }
+        return settings
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSource {
+        GRPCSource(settings: self, flowName: context.flow.name, gracePeriod: context.shutdownTimeout)
+    }
 }
 
 /// Serves `fiso.flow.v1.EventService` (unary and streaming) and the gRPC health service; every
@@ -118,28 +119,26 @@ struct GRPCSource: EventSource {
             }
             server.setServing(true)
             lifecycle.markStarted()
-            await lifecycle.waitForStopRequest()
+            try? await lifecycle.waitForStopRequest()
             await server.shutdown(gracePeriod: gracePeriod)
             try await group.waitForAll()
         }
-        await pipeline.drain()
+        try? await pipeline.drain()  // cancelled: the runtime reports what was still in flight
     }
 
     static func handle(_ incoming: IncomingEvent, pipeline: Pipeline, flowName: String) async -> EventAck {
-        let payload: JSONValue
-        do {
-            payload = try JSONValue(parsing: incoming.payload)
-        } catch {
-            pipeline.recordRejected()
-            return .failed(code: FlowError.Code.invalidJSON.rawValue, message: "payload is not valid JSON: \(error)")
-        }
         let headers = EventHeaders(incoming.headers.map { ($0.name, $0.value) })
-        let event = Event(
-            payload: payload, headers: headers, correlationID: CorrelationID.of(headers),
-            attributes: CloudEvent.attributes(of: payload) ?? .defaults(flow: flowName),
+        let event: Event
+        switch EventDecoder.event(
+            from: incoming.payload, named: "payload", headers: headers, flow: flowName,
             origin: [("grpc.call", incoming.call.rawValue), ("grpc.peer", incoming.peer)]
-        )
-        switch await pipeline.process(event) {
+        ) {
+        case .success(let decoded): event = decoded
+        case .failure(let failure):
+            pipeline.recordRejected()
+            return .failed(code: failure.error.code.rawValue, message: failure.error.message)
+        }
+        switch await pipeline.process(event, context: DeliveryContext(deadline: incoming.deadline)) {
         case .delivered(let id, let reply):
             return .delivered(cloudEventID: id, sinkReply: reply.status.map { reply.message(status: $0) })
         case .deadLettered(let error), .failed(let error):

@@ -1,18 +1,19 @@
+import FisoConcurrency
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
-import Synchronization
 
 /// The HTTP listeners of all flows with an `http` source. Flows on the same address share one
 /// listener and are routed by path; a reload swaps a path's flow without closing the port.
 public final class HTTPIngress: Sendable {
     private let spawner: TaskSpawner
     private let logger: Logger
-    private let listeners = Mutex<[ListenAddress: HTTPListener]>([:])
+    private let listeners = NIOLockedValueBox<[ListenAddress: HTTPListener]>([:])
     /// Listeners that lost their last route and are closing; a new listener on the same port waits
     /// for them so the bind does not fail.
-    private let closing = Mutex<[Int: HTTPListener]>([:])
+    private let closing = NIOLockedValueBox<[Int: HTTPListener]>([:])
 
     init(spawner: TaskSpawner, logger: Logger) {
         self.spawner = spawner
@@ -23,12 +24,12 @@ public final class HTTPIngress: Sendable {
     /// Throws when the address cannot be bound or the path belongs to another flow.
     func register(_ route: HTTPRoute) async throws -> HTTPRouteRegistration {
         while true {
-            if let stopping = closing.withLock({ $0[route.address.port] }) {
+            if let stopping = closing.withLockedValue({ $0[route.address.port] }) {
                 await stopping.waitUntilStopped()
-                closing.withLock { if $0[route.address.port] === stopping { $0[route.address.port] = nil } }
+                closing.withLockedValue { if $0[route.address.port] === stopping { $0[route.address.port] = nil } }
                 continue
             }
-            let (listener, isNew) = listeners.withLock { listeners in
+            let (listener, isNew) = listeners.withLockedValue { listeners in
                 if let existing = listeners[route.address] { return (existing, false) }
                 let listener = HTTPListener(address: route.address, logger: logger)
                 listeners[route.address] = listener
@@ -38,7 +39,7 @@ public final class HTTPIngress: Sendable {
             do {
                 try await listener.waitUntilBound()
             } catch {
-                listeners.withLock { if $0[route.address] === listener { $0[route.address] = nil } }
+                listeners.withLockedValue { if $0[route.address] === listener { $0[route.address] = nil } }
                 throw error
             }
             if let registration = try listener.add(route) { return registration }
@@ -48,21 +49,21 @@ public final class HTTPIngress: Sendable {
 
     /// Removes a route if it is still the one registered. A listener left with no route closes.
     func unregister(_ registration: HTTPRouteRegistration) async {
-        guard let listener = listeners.withLock({ $0[registration.address] }) else { return }
+        guard let listener = listeners.withLockedValue({ $0[registration.address] }) else { return }
         guard listener.remove(registration) else { return }
-        listeners.withLock { if $0[registration.address] === listener { $0[registration.address] = nil } }
-        closing.withLock { $0[registration.address.port] = listener }
+        listeners.withLockedValue { if $0[registration.address] === listener { $0[registration.address] = nil } }
+        closing.withLockedValue { $0[registration.address.port] = listener }
         await listener.close()
     }
 
     /// The port a listener actually bound (differs from the configured one for port 0).
     public func boundPort(for address: ListenAddress) -> Int? {
-        listeners.withLock { $0[address] }?.boundPort
+        listeners.withLockedValue { $0[address] }?.boundPort
     }
 
     /// Stops every listener from accepting connections and waits for the requests in flight.
     func shutdown() async {
-        let all = listeners.withLock { listeners in
+        let all = listeners.withLockedValue { listeners in
             defer { listeners = [:] }
             return Array(listeners.values)
         }
@@ -142,29 +143,28 @@ final class HTTPListener: Sendable {
         var nextID = 0
         var closing = false
         var boundPort: Int?
-        var stopped = false
-        var failure: (any Error)?
         var group: ServiceGroup?
-        var boundWaiters: [CheckedContinuation<Void, any Error>] = []
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
+    /// The bound port, or why binding failed.
+    private let bindOutcome = AsyncSignal<Result<Int, HTTPListenerError>>()
+    private let stopped = AsyncSignal<Void>()
 
     init(address: ListenAddress, logger: Logger) {
         self.address = address
         self.logger = logger
     }
 
-    var boundPort: Int? { state.withLock { $0.boundPort } }
+    var boundPort: Int? { state.withLockedValue { $0.boundPort } }
 
     func route(for path: String) -> HTTPRoute? {
-        state.withLock { $0.routes[path]?.route }
+        state.withLockedValue { $0.routes[path]?.route }
     }
 
     /// Adds or replaces (same flow, e.g. after a reload) the route; nil when the listener is closing.
     func add(_ route: HTTPRoute) throws -> HTTPRouteRegistration? {
-        try state.withLock { state in
+        try state.withLockedValue { state in
             guard !state.closing else { return nil }
             if let existing = state.routes[route.path], existing.route.flowName != route.flowName {
                 throw HTTPRouteConflict(address: address, path: route.path, owner: existing.route.flowName)
@@ -178,7 +178,7 @@ final class HTTPListener: Sendable {
     /// Removes the route if it is still this registration's. True when the listener is left empty
     /// and is now closing.
     func remove(_ registration: HTTPRouteRegistration) -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard state.routes[registration.path]?.id == registration.id else { return false }
             state.routes[registration.path] = nil
             guard state.routes.isEmpty, !state.closing else { return false }
@@ -189,68 +189,37 @@ final class HTTPListener: Sendable {
 
     /// Records the server's group; true when the listener was asked to close already.
     func attach(_ group: ServiceGroup) -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.group = group
             return state.closing
         }
     }
 
     func markBound(port: Int) {
-        let waiters = state.withLock { state in
-            state.boundPort = port
-            defer { state.boundWaiters = [] }
-            return state.boundWaiters
-        }
+        state.withLockedValue { $0.boundPort = port }
         logger.info("http source listening", metadata: ["address": .string("\(address.host):\(port)")])
-        for waiter in waiters { waiter.resume() }
+        bindOutcome.fire(.success(port))
     }
 
     func markStopped(error: (any Error)?) {
-        let (boundWaiters, stopWaiters) = state.withLock { state in
-            state.stopped = true
-            state.closing = true
-            if state.boundPort == nil {
-                state.failure = error ?? CancellationError()
-            }
-            defer {
-                state.boundWaiters = []
-                state.stopWaiters = []
-            }
-            return (state.boundWaiters, state.stopWaiters)
-        }
-        let failure = HTTPListenerError(address: address, underlying: error)
-        for waiter in boundWaiters { waiter.resume(throwing: failure) }
-        for waiter in stopWaiters { waiter.resume() }
+        state.withLockedValue { $0.closing = true }
+        // Ignored when the listener had bound: then this is an ordinary stop.
+        bindOutcome.fire(.failure(HTTPListenerError(address: address, underlying: error ?? CancellationError())))
+        stopped.fire()
     }
 
+    /// Waits for the server task to bind or fail; it always reports one or the other.
     func waitUntilBound() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let outcome: Result<Void, any Error>? = state.withLock { state in
-                if state.boundPort != nil { return .success(()) }
-                if state.stopped {
-                    return .failure(HTTPListenerError(address: address, underlying: state.failure))
-                }
-                state.boundWaiters.append(continuation)
-                return nil
-            }
-            if let outcome { continuation.resume(with: outcome) }
-        }
+        _ = try await bindOutcome.waitIgnoringCancellation().get()
     }
 
     func waitUntilStopped() async {
-        await withCheckedContinuation { continuation in
-            let stopped = state.withLock { state in
-                if state.stopped { return true }
-                state.stopWaiters.append(continuation)
-                return false
-            }
-            if stopped { continuation.resume() }
-        }
+        await stopped.waitIgnoringCancellation()
     }
 
     /// Stops accepting connections, lets requests in flight finish, and waits until closed.
     func close() async {
-        let group = state.withLock { state in
+        let group = state.withLockedValue { state in
             state.closing = true
             return state.group
         }

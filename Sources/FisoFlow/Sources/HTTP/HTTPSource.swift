@@ -6,7 +6,7 @@ import Hummingbird
 import NIOCore
 
 /// `source.type: http` settings.
-public struct HTTPSourceSettings: ListeningSourceSettings, Equatable {
+public struct HTTPSourceSettings: SourceSettings, Equatable {
     public static let defaultAddress = ListenAddress(host: "0.0.0.0", port: 8081)
     public static let defaultMaxBodyBytes = 1 << 20
     public static let defaultMaxInFlight = 1024
@@ -28,35 +28,41 @@ public struct HTTPSourceSettings: ListeningSourceSettings, Equatable {
     }
 }
 
-extension SourceType {
-    public static let http = SourceType(
-        name: "http",
-        configKeys: ["listenAddr", "path", "maxBodyBytes", "maxInFlight"],
-        parse: { config, _ in
-            var settings = HTTPSourceSettings()
-            if let text = config["listenAddr"].string() {
-                do {
-                    settings.listenAddress = try ListenAddress(parsing: text)
-                } catch {
-                    config["listenAddr"].problem("\(error)")
-                }
+extension HTTPSourceSettings {
+    public static let typeName = "http"
+    public static let configKeys = ["listenAddr", "path", "maxBodyBytes", "maxInFlight"]
+    /// Flows on one address share its listener, routed by path.
+    public static let sharesListeners = true
+
+    public var maxEventsInFlight: Int { maxInFlight }
+    public var listener: ListenerClaim? {
+        ListenerClaim(address: listenAddress, sharing: .routed(by: "path", value: path))
+    }
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        var settings = HTTPSourceSettings()
+        if let text = config["listenAddr"].string() {
+            do {
+                settings.listenAddress = try ListenAddress(parsing: text)
+            } catch {
+                config["listenAddr"].problem("\(error)")
             }
-            if let path = config["path"].string() {
-                if path.hasPrefix("/"), !path.contains("?"), !path.contains("#"), !path.contains(" ") {
-                    settings.path = path
-                } else {
-                    config["path"].problem("must start with '/' and contain no query, fragment or spaces")
-                }
-            }
-            if let limit = config["maxBodyBytes"].byteSize(minimum: 1) { settings.maxBodyBytes = limit }
-            if let limit = config["maxInFlight"].int(range: 1...1_000_000) { settings.maxInFlight = limit }
-            return settings
-        },
-        makeSource: { settings, context in
-            guard let settings = settings as? HTTPSourceSettings else { throw SettingsMismatch(expected: "http") }
-            return HTTPSource(settings: settings, flowName: context.flow.name, ingress: context.ingress)
         }
-    )
+        if let path = config["path"].string() {
+            if path.hasPrefix("/"), !path.contains("?"), !path.contains("#"), !path.contains(" ") {
+                settings.path = path
+            } else {
+                config["path"].problem("must start with '/' and contain no query, fragment or spaces")
+            }
+        }
+        if let limit = config["maxBodyBytes"].byteSize(minimum: 1) { settings.maxBodyBytes = limit }
+        if let limit = config["maxInFlight"].int(range: 1...1_000_000) { settings.maxInFlight = limit }
+        return settings
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSource {
+        HTTPSource(settings: self, flowName: context.flow.name, ingress: context.ingress)
+    }
 }
 
 /// Receives events as HTTP POST requests on a shared listener, and answers each request with the
@@ -75,9 +81,9 @@ struct HTTPSource: EventSource {
         )
         let registration = try await ingress.register(route)
         lifecycle.markStarted()
-        await lifecycle.waitForStopRequest()
+        try? await lifecycle.waitForStopRequest()
         await ingress.unregister(registration)
-        await pipeline.drain()
+        try? await pipeline.drain()  // cancelled: the runtime reports what was still in flight
     }
 }
 
@@ -85,13 +91,6 @@ struct HTTPSource: EventSource {
 struct HTTPIngressResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let listener: HTTPListener
-
-    /// Headers that describe the HTTP exchange rather than the event; they are not passed on.
-    static let connectionHeaders: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "host", "content-length", "content-type", "content-encoding",
-        "expect", "accept-encoding",
-    ]
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         let path = request.uri.path
@@ -117,30 +116,26 @@ struct HTTPIngressResponder: HTTPResponder {
             pipeline.recordRejected()
             return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
         }
-        let payload: JSONValue
-        do {
-            payload = try JSONValue(parsing: body.readableBytesView)
-        } catch {
-            pipeline.recordRejected()
-            return Self.errorResponse(FlowError(.invalidJSON, "request body is not valid JSON: \(error)"))
-        }
-
         var headers = EventHeaders()
-        for field in request.headers where !Self.connectionHeaders.contains(field.name.canonicalName) {
+        for field in request.headers where !HTTPHeaderRules.isHopByHop(field.name.canonicalName) {
             if let existing = headers[field.name.rawName] {
                 headers[field.name.rawName] = existing + ", " + field.value
             } else {
                 headers[field.name.rawName] = field.value
             }
         }
-        let correlationID = CorrelationID.of(headers)
-        let event = Event(
-            payload: payload, headers: headers, correlationID: correlationID,
-            attributes: CloudEvent.attributes(of: payload) ?? .defaults(flow: route.flowName),
+        let event: Event
+        switch EventDecoder.event(
+            from: body.readableBytesView, named: "request body", headers: headers, flow: route.flowName,
             origin: [("http.path", path)]
-        )
+        ) {
+        case .success(let decoded): event = decoded
+        case .failure(let failure):
+            pipeline.recordRejected()
+            return Self.errorResponse(failure.error)
+        }
         var response = Self.response(for: await pipeline.process(event))
-        if let name = HTTPField.Name(CorrelationID.headerName) { response.headers[name] = correlationID }
+        if let name = HTTPField.Name(CorrelationID.headerName) { response.headers[name] = event.correlationID }
         return response
     }
 
@@ -202,7 +197,3 @@ struct HTTPIngressResponder: HTTPResponder {
 }
 
 /// A component factory got settings of another type; a programming error, reported not trapped.
-struct SettingsMismatch: Error, CustomStringConvertible {
-    var expected: String
-    var description: String { "internal error: settings are not those of a \(expected) component" }
-}

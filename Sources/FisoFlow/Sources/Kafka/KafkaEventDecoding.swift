@@ -23,7 +23,7 @@ enum KafkaOrigin {
 /// - `origin`: `kafka.topic`, `kafka.partition`, `kafka.offset` and `kafka.key` for logs.
 enum KafkaEventDecoder {
     /// The event of `message`, or the event (with a `null` payload) and why it cannot be processed.
-    static func event(from message: KafkaMessage, flow: String) -> Result<Event, DecodingFailure> {
+    static func event(from message: KafkaMessage, flow: String) -> Result<Event, EventDecoder.Failure> {
         var headers = EventHeaders()
         var headerMap = JSONObject()
         for header in message.headers {
@@ -55,34 +55,9 @@ enum KafkaEventDecoder {
                 "headers": .object(headerMap),
             ])
         ]
-        let correlationID = CorrelationID.of(headers)
-        let bytes = message.value ?? []
-        do {
-            guard message.value != nil else { throw NullValue() }
-            let payload = try JSONValue(parsing: bytes)
-            return .success(
-                Event(
-                    payload: payload, headers: headers, correlationID: correlationID,
-                    attributes: CloudEvent.attributes(of: payload) ?? .defaults(flow: flow), origin: origin,
-                    variables: variables, rawPayload: bytes
-                )
-            )
-        } catch {
-            let reason =
-                error is NullValue
-                ? "record has a null value (a tombstone), not JSON" : "record value is not valid JSON: \(error)"
-            let event = Event(
-                payload: .null, headers: headers, correlationID: correlationID, attributes: .defaults(flow: flow),
-                origin: origin, variables: variables, rawPayload: bytes
-            )
-            return .failure(DecodingFailure(event: event, error: FlowError(.invalidJSON, reason)))
-        }
+        return EventDecoder.event(
+            from: message.value, named: "record value", headers: headers, flow: flow, origin: origin,
+            variables: variables, rawPayload: message.value ?? []
+        )
     }
-
-    struct DecodingFailure: Error {
-        var event: Event
-        var error: FlowError
-    }
-
-    private struct NullValue: Error {}
 }

@@ -2,7 +2,7 @@ import FisoKafka
 import FisoQuantities
 import Foundation
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// `commitPolicy: kafka_transaction`: records are processed in batches, one Kafka transaction per
 /// batch.
@@ -25,11 +25,11 @@ import Synchronization
 /// after a process restart on the same host (so the new process aborts the transaction its
 /// predecessor left open). Consumer-group fencing (KIP-447) keeps a stale member from committing.
 extension KafkaSource {
-    private static let instanceCounter = Mutex(0)
+    private static let instanceCounter = NIOLockedValueBox(0)
 
     /// Transactional ids of this process's `kafka_transaction` sources.
     static func uniqueTransactionalID(_ base: String) -> String {
-        let number = instanceCounter.withLock { count in
+        let number = instanceCounter.withLockedValue { count in
             count += 1
             return count
         }
@@ -127,9 +127,9 @@ extension KafkaSource {
                 lifecycle.markStarted()
                 started = true
                 group.addTask {
-                    await Self.whenStopRequested(lifecycle) {
-                        if control.requestStop() { consumer.triggerShutdown() }
-                    }
+                    // Cancelled when the round ends without a stop request.
+                    guard (try? await lifecycle.waitForStopRequest()) != nil else { return }
+                    if control.requestStop() { consumer.triggerShutdown() }
                 }
                 var iterator = consumer.events.makeAsyncIterator()
                 while true {
@@ -219,16 +219,16 @@ extension KafkaSource {
     private func processBatch(
         _ messages: [KafkaMessage], into batch: KafkaTransactionBatch, pipeline: Pipeline
     ) async -> TransactionEventFailed? {
-        let failure = KafkaLockedValue<TransactionEventFailed?>(nil)
+        let failure = NIOLockedValueBox<TransactionEventFailed?>(nil)
         var partitions: [KafkaTopicPartition: [Int]] = [:]
         for (index, message) in messages.enumerated() { partitions[message.topicPartition, default: []].append(index) }
         await withDiscardingTaskGroup { group in
             for indices in partitions.values {
-                let cursor = KafkaLockedValue(0)
+                let cursor = NIOLockedValueBox(0)
                 for _ in 0..<min(indices.count, settings.maxInFlight) {
                     group.addTask {
                         while true {
-                            let position = cursor.withLock { position -> Int? in
+                            let position = cursor.withLockedValue { position -> Int? in
                                 guard position < indices.count else { return nil }
                                 defer { position += 1 }
                                 return position
@@ -237,11 +237,9 @@ extension KafkaSource {
                             let index = indices[position]
                             let message = messages[index]
                             let slot = KafkaTransactionSlot(batch: batch, index: index)
-                            let problem = await KafkaTransactionScope.$current.withValue(slot) {
-                                await processInTransaction(message, pipeline: pipeline)
-                            }
+                            let problem = await processInTransaction(message, slot: slot, pipeline: pipeline)
                             if let problem {
-                                failure.withLock { $0 = $0 ?? problem }
+                                failure.withLockedValue { $0 = $0 ?? problem }
                                 return
                             }
                         }
@@ -249,15 +247,17 @@ extension KafkaSource {
                 }
             }
         }
-        return failure.withLock { $0 }
+        return failure.withLockedValue { $0 }
     }
 
     /// One event of a transaction; nil when it was delivered (its record is in the batch).
-    private func processInTransaction(_ message: KafkaMessage, pipeline: Pipeline) async -> TransactionEventFailed? {
+    private func processInTransaction(
+        _ message: KafkaMessage, slot: KafkaTransactionSlot, pipeline: Pipeline
+    ) async -> TransactionEventFailed? {
         let outcome: EventOutcome
         switch KafkaEventDecoder.event(from: message, flow: flowName) {
         case .success(let event):
-            outcome = await pipeline.process(event)
+            outcome = await pipeline.process(event, context: DeliveryContext(transaction: slot))
         case .failure(let failure):
             pipeline.recordRejected()
             outcome = await pipeline.deadLetter(failure.event, error: failure.error)
@@ -286,11 +286,11 @@ struct TransactionAbortFailed: Error, CustomStringConvertible {
 /// Whether a transaction is open, and whether the source was asked to stop: a stop waits for the
 /// open transaction to finish, and no transaction begins once stopping.
 final class TransactionLoopControl: Sendable {
-    private let state = Mutex<(stopping: Bool, inTransaction: Bool)>((false, false))
+    private let state = NIOLockedValueBox<(stopping: Bool, inTransaction: Bool)>((false, false))
 
     /// Returns false when stopping.
     func beginTransaction() -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard !state.stopping else { return false }
             state.inTransaction = true
             return true
@@ -299,7 +299,7 @@ final class TransactionLoopControl: Sendable {
 
     /// Returns true when a stop was requested meanwhile (the caller then shuts the consumer down).
     func endTransaction() -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.inTransaction = false
             return state.stopping
         }
@@ -307,7 +307,7 @@ final class TransactionLoopControl: Sendable {
 
     /// Returns true when no transaction is open (the caller shuts the consumer down now).
     func requestStop() -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.stopping = true
             return !state.inTransaction
         }

@@ -1,8 +1,9 @@
+import DequeModule
 import FisoKafka
 import FisoQuantities
 import Foundation
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Reads a consumer group's partitions and hands every record to the flow, committing offsets only
 /// after their events reached a final outcome.
@@ -83,7 +84,7 @@ struct KafkaSource: EventSource {
         } else {
             try await runAtLeastOnce(pipeline: pipeline, lifecycle: lifecycle)
         }
-        await pipeline.drain()
+        try? await pipeline.drain()  // cancelled: the runtime reports what was still in flight
     }
 
     // MARK: At least once (sink_or_dlq, sink)
@@ -152,7 +153,7 @@ struct KafkaSource: EventSource {
                     continuation.yield(batch)
                 }
             }
-            group.addTask { await whenStopRequested(lifecycle) {} }
+            group.addTask { try? await lifecycle.waitForStopRequest() }
             await group.next()
             group.cancelAll()
         }
@@ -236,20 +237,6 @@ struct KafkaSource: EventSource {
 
     // MARK: Helpers
 
-    /// Runs `action` once the runtime asked the source to stop (or returns when cancelled).
-    static func whenStopRequested(_ lifecycle: SourceLifecycle, _ action: @Sendable () -> Void) async {
-        // Polled: the lifecycle's wait cannot be cancelled, and this watcher must end with the
-        // source even when no stop was asked for (a failed consumer).
-        while !lifecycle.isStopRequested {
-            do {
-                try await Task.sleep(for: .milliseconds(50))
-            } catch {
-                return
-            }
-        }
-        action()
-    }
-
     /// Sleeps for `duration` in short steps while `shouldContinue` holds; false when it stopped
     /// holding (or the task was cancelled).
     static func sleep(for duration: Duration, while shouldContinue: () -> Bool) async -> Bool {
@@ -282,27 +269,17 @@ final class KafkaPartitionLanes: Sendable {
     struct Lane {
         let generation: UInt64
         var running = 0
-        var waiting: [KafkaMessage] = []
-        var waitingHead = 0
+        var waiting: Deque<KafkaMessage> = []
         /// What the waiting records cost in memory (`readAheadBytes` each).
         var waitingBytes = 0
         var retrying = 0
         var paused = false
 
-        var waitingCount: Int { waiting.count - waitingHead }
+        var waitingCount: Int { waiting.count }
 
         mutating func popWaiting() -> KafkaMessage? {
-            guard waitingHead < waiting.count else { return nil }
-            let message = waiting[waitingHead]
-            waitingHead += 1
+            guard let message = waiting.popFirst() else { return nil }
             waitingBytes -= message.readAheadBytes
-            if waitingHead == waiting.count {
-                waiting.removeAll(keepingCapacity: true)
-                waitingHead = 0
-            } else if waitingHead > 64 && waitingHead * 2 > waiting.count {
-                waiting.removeFirst(waitingHead)
-                waitingHead = 0
-            }
             return message
         }
     }
@@ -354,7 +331,7 @@ final class KafkaPartitionLanes: Sendable {
     let maxInFlight: Int
     let readAhead: ReadAheadLimit
     private let consumer: KafkaConsumer
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     init(maxInFlight: Int, consumer: KafkaConsumer, readAhead: ReadAheadLimit = .standard) {
         self.maxInFlight = maxInFlight
@@ -366,7 +343,7 @@ final class KafkaPartitionLanes: Sendable {
     func waitForRoom() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let goOn = state.withLock { state -> Bool in
+                let goOn = state.withLockedValue { state -> Bool in
                     let (records, bytes) = state.flowingReadAhead
                     if Task.isCancelled || (records < readAhead.maxRecords && bytes < readAhead.maxBytes) {
                         return true
@@ -377,7 +354,7 @@ final class KafkaPartitionLanes: Sendable {
                 if goOn { continuation.resume() }
             }
         } onCancel: {
-            state.withLock { state in
+            state.withLockedValue { state in
                 defer { state.roomWaiter = nil }
                 return state.roomWaiter
             }?.resume()
@@ -388,7 +365,7 @@ final class KafkaPartitionLanes: Sendable {
     /// waits for a worker of its partition.
     func admit(_ message: KafkaMessage) -> Bool {
         let partition = message.topicPartition
-        return state.withLock { state -> Bool in
+        return state.withLockedValue { state -> Bool in
             // Taken out of the dictionary while it changes, so its arrays are not copied.
             var lane =
                 state.lanes.removeValue(forKey: partition) ?? Lane(generation: message.receipt.assignmentGeneration)
@@ -410,7 +387,7 @@ final class KafkaPartitionLanes: Sendable {
     /// nil when the worker should end.
     func next(after message: KafkaMessage) -> KafkaMessage? {
         let partition = message.topicPartition
-        let (next, waiter) = state.withLock { state -> (KafkaMessage?, CheckedContinuation<Void, Never>?) in
+        let (next, waiter) = state.withLockedValue { state -> (KafkaMessage?, CheckedContinuation<Void, Never>?) in
             guard var lane = state.lanes.removeValue(forKey: partition) else { return (nil, nil) }
             guard lane.generation == message.receipt.assignmentGeneration else {
                 state.lanes[partition] = lane
@@ -436,12 +413,12 @@ final class KafkaPartitionLanes: Sendable {
 
     /// Whether `message` still belongs to an assigned partition (not revoked since delivery).
     func isCurrent(_ message: KafkaMessage) -> Bool {
-        state.withLock { $0.lanes[message.topicPartition]?.generation == message.receipt.assignmentGeneration }
+        state.withLockedValue { $0.lanes[message.topicPartition]?.generation == message.receipt.assignmentGeneration }
     }
 
     /// Forgets revoked partitions: waiting records are dropped, running events are not retried.
     func revoke(_ partitions: [KafkaTopicPartition]) {
-        let waiter = state.withLock { state in
+        let waiter = state.withLockedValue { state in
             for partition in partitions { state.lanes[partition] = nil }
             return state.takeRoomWaiter(readAhead)
         }
@@ -450,7 +427,7 @@ final class KafkaPartitionLanes: Sendable {
 
     private func update(_ message: KafkaMessage, _ change: (inout Lane) -> Void) {
         let partition = message.topicPartition
-        let (action, waiter) = state.withLock { state -> (Action, CheckedContinuation<Void, Never>?) in
+        let (action, waiter) = state.withLockedValue { state -> (Action, CheckedContinuation<Void, Never>?) in
             guard var lane = state.lanes[partition], lane.generation == message.receipt.assignmentGeneration else {
                 return (.none, nil)
             }

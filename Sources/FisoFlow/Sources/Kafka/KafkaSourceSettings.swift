@@ -17,46 +17,47 @@ public struct KafkaSourceSettings: SourceSettings, Equatable {
     public var maxInFlight: Int
 }
 
-extension SourceType {
-    public static let kafka = SourceType(
-        name: "kafka",
-        configKeys: ["cluster", "topic", "topics", "consumerGroup", "startOffset", "maxInFlight"],
-        expressionVariables: ["kafka"],
-        parse: { config, context in
-            let cluster = context.requireKafkaCluster(config["cluster"])
-            var topics: [String] = []
-            if let topic = config["topic"].string() { topics.append(topic) }
-            topics += config["topics"].stringList() ?? []
-            if topics.isEmpty {
-                config["topic"].problem("is required (or topics: [...])")
-            }
-            for topic in topics where !KafkaNames.isValidTopic(topic) {
-                config["topics"].problem(KafkaNames.invalidTopicMessage(topic))
-            }
-            let group = config["consumerGroup"].requiredString()
-            var startOffset = KafkaSourceSettings.StartOffset.latest
-            if let text = config["startOffset"].string() {
-                switch text {
-                case "earliest": startOffset = .earliest
-                case "latest": startOffset = .latest
-                default:
-                    if let offset = Int64(text), offset >= 0 {
-                        startOffset = .offset(offset)
-                    } else {
-                        config["startOffset"].problem("must be earliest, latest or an offset ≥ 0, got \"\(text)\"")
-                    }
+extension KafkaSourceSettings {
+    public static let typeName = "kafka"
+    public static let configKeys = ["cluster", "topic", "topics", "consumerGroup", "startOffset", "maxInFlight"]
+    public static let expressionVariables = ["kafka"]
+
+    public var kafkaCluster: String? { cluster }
+
+    public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
+        let cluster = context.requireKafkaCluster(config["cluster"])
+        var topics: [String] = []
+        if let topic = config["topic"].string() { topics.append(topic) }
+        topics += config["topics"].stringList() ?? []
+        if topics.isEmpty {
+            config["topic"].problem("is required (or topics: [...])")
+        }
+        for topic in topics where !KafkaNames.isValidTopic(topic) {
+            config["topics"].problem(KafkaNames.invalidTopicMessage(topic))
+        }
+        let group = config["consumerGroup"].requiredString()
+        var startOffset = KafkaSourceSettings.StartOffset.latest
+        if let text = config["startOffset"].string() {
+            switch text {
+            case "earliest": startOffset = .earliest
+            case "latest": startOffset = .latest
+            default:
+                if let offset = Int64(text), offset >= 0 {
+                    startOffset = .offset(offset)
+                } else {
+                    config["startOffset"].problem("must be earliest, latest or an offset ≥ 0, got \"\(text)\"")
                 }
             }
-            let maxInFlight = config["maxInFlight"].int(range: 1...100_000) ?? KafkaSourceSettings.defaultMaxInFlight
-            guard let cluster, let group, !topics.isEmpty else { return nil }
-            return KafkaSourceSettings(
-                cluster: cluster, topics: topics, consumerGroup: group, startOffset: startOffset,
-                maxInFlight: maxInFlight
-            )
-        },
-        makeSource: { settings, context in
-            guard let settings = settings as? KafkaSourceSettings else { throw SettingsMismatch(expected: "kafka") }
-            return try KafkaSource(settings: settings, context: context)
         }
-    )
+        let maxInFlight = config["maxInFlight"].int(range: 1...100_000) ?? KafkaSourceSettings.defaultMaxInFlight
+        guard let cluster, let group, !topics.isEmpty else { return nil }
+        return KafkaSourceSettings(
+            cluster: cluster, topics: topics, consumerGroup: group, startOffset: startOffset,
+            maxInFlight: maxInFlight
+        )
+    }
+
+    public func makeComponent(context: FlowBuildContext) async throws -> any EventSource {
+        try KafkaSource(settings: self, context: context)
+    }
 }
