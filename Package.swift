@@ -358,6 +358,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            exclude: ["CloudEvents/ce_sdk.py"],
             swiftSettings: swiftSettings
         ),
     ]

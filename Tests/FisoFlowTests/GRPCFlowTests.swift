@@ -83,6 +83,55 @@ private func withTestEventServer<T: Sendable>(
         }
     }
 
+    @Test func cloudEventsArriveStructuredOrBinaryAndKeepTheirIdentity() async throws {
+        try await withTestReceiver { receiver in
+            let directory = try TemporaryDirectory()
+            let port = try freePort()
+            try directory.write(
+                "g.yaml",
+                grpcFlow(
+                    name: "g", port: port, sink: "sink: {type: http, config: {url: \"\(receiver.url)\"}}",
+                    extra: "transform: {fields: {order: data.order_id, tenant: extensions.tenant}}"))
+            try await withRunningServer(directory: directory.path) { _ in
+                try await withConnection(port: port) { connection in
+                    let client = EventClient(wrapping: connection)
+                    let structured =
+                        #"{"specversion":"1.0","id":"ce-s","source":"/shop","type":"order.created","#
+                        + #""tenant":"acme","data":{"order_id":"o-1"}}"#
+                    var event = Fiso_Flow_V1_Event(payload: Array(structured.utf8), id: "e-1")
+                    event.contentType = "application/cloudevents+json"
+                    #expect(try await client.send(event).status == .ok)
+                    let binary = Fiso_Flow_V1_Event(
+                        payload: Array(#"{"order_id":"o-2"}"#.utf8), id: "e-2",
+                        headers: [
+                            "ce-specversion": "1.0", "ce-id": "ce-b", "ce-source": "/shop", "ce-type": "order.created",
+                            "ce-tenant": "globex",
+                        ])
+                    #expect(try await client.send(binary).status == .ok)
+                    var old = Fiso_Flow_V1_Event(
+                        payload: Array(structured.replacingOccurrences(of: "\"1.0\"", with: "\"0.3\"").utf8), id: "e-3")
+                    old.contentType = "application/cloudevents+json"
+                    let refused = try await client.send(old)
+                    #expect(refused.status == .rejected)
+                    #expect(refused.errorCode == "INVALID_CLOUDEVENT")
+
+                    let delivered = receiver.requests.compactMap(\.json)
+                    #expect(delivered.count == 2)
+                    #expect(delivered.map { $0["id"]?.stringValue } == ["ce-s", "ce-b"])
+                    #expect(delivered.map { $0["tenant"]?.stringValue } == ["acme", "globex"])
+                    #expect(
+                        delivered.map { $0["data"] } == [
+                            ["order": "o-1", "tenant": "acme"], ["order": "o-2", "tenant": "globex"],
+                        ])
+                    #expect(
+                        receiver.requests.allSatisfy { request in
+                            !request.headers.keys.contains { $0.lowercased().hasPrefix("ce-") }
+                        })
+                }
+            }
+        }
+    }
+
     @Test func tenThousandEventsOnOneStreamArriveInOrderWithOneAckEach() async throws {
         let directory = try TemporaryDirectory()
         let port = try freePort()

@@ -10,6 +10,26 @@ public struct ConfigContext {
         self.kafkaConfigPath = kafkaConfigPath
     }
 
+    /// The cluster of a source or sink `config`: its `cluster`, or — as the Go original also
+    /// allows — its own `brokers` list. Records a problem when neither (or both) is there.
+    public func kafkaCluster(of config: ConfigMapping) -> String? {
+        let brokersNode = config["brokers"]
+        guard !brokersNode.isMissing else { return requireKafkaCluster(config["cluster"]) }
+        if !config["cluster"].isMissing {
+            config["brokers"].problem("set cluster or brokers, not both")
+            return nil
+        }
+        guard let brokers = brokersNode.stringList(), !brokers.isEmpty else {
+            brokersNode.problem("must list the bootstrap brokers as host:port")
+            return nil
+        }
+        for broker in brokers where !KafkaClusterFile.isHostPort(broker) {
+            brokersNode.problem("\"\(broker)\" is not host:port")
+            return nil
+        }
+        return KafkaClusterFile.inlineClusterName(brokers)
+    }
+
     /// Checks that `node` names a known Kafka cluster; records a problem otherwise.
     public func requireKafkaCluster(_ node: ConfigNode) -> String? {
         guard let name = node.requiredString() else { return nil }
@@ -69,11 +89,14 @@ extension SourceSettings {
 
 /// Settings of a sink type.
 public protocol SinkSettings: ComponentSettings where Component == any EventSink {
+    /// Whether the sink can write CloudEvents in binary mode (`cloudevents.mode: binary`).
+    static var writesBinaryCloudEvents: Bool { get }
     /// The Kafka cluster the sink writes to, for Kafka sinks.
     var kafkaCluster: String? { get }
 }
 
 extension SinkSettings {
+    public static var writesBinaryCloudEvents: Bool { false }
     public var kafkaCluster: String? { nil }
 }
 

@@ -45,6 +45,9 @@ public struct ConfigNode {
         return false
     }
 
+    /// True when the node is a scalar (a string, number or boolean).
+    public var isScalar: Bool { node?.scalar != nil }
+
     private func isNullText(_ scalar: Node.Scalar) -> Bool {
         scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
@@ -228,6 +231,14 @@ public struct ConfigNode {
             }
         }
         return result
+    }
+
+    /// The strings of a list of scalars, or nil — without recording a problem — for anything else
+    /// (for looking ahead at a node that its owner reads and checks later).
+    func quietStringList() -> [String]? {
+        guard let sequence = node?.sequence else { return nil }
+        let strings = sequence.compactMap { $0.scalar?.string }
+        return strings.count == sequence.count ? strings : nil
     }
 
     /// A list of strings; a single string is accepted as a list of one.

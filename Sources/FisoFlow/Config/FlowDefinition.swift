@@ -21,15 +21,38 @@ public struct ComponentDefinition<Settings: Sendable>: Sendable {
     public var settings: Settings
 }
 
-/// `transform.fields`: output field name → CEL expression, in the order written.
+/// `transform.fields`: output field → CEL expression, in the order written. A field's path has
+/// more than one name when it sits in a nested mapping (`order: {id: data.id}` builds
+/// `{"order": {"id": …}}`).
 public struct TransformDefinition: Sendable {
-    public var fields: [(name: String, expression: String)]
+    public var fields: [(path: [String], expression: String)]
     /// Line of each field's expression in the file, for error messages.
     public var lines: [Int?]
 }
 
-/// `cloudevents`: each attribute is CEL evaluated against the incoming event, or a literal.
+/// How a sink writes CloudEvents: the whole event as a JSON body or record value (structured), or
+/// the attributes as `ce-*` / `ce_*` headers and the data as the body or value (binary).
+public enum CloudEventMode: String, Sendable, CaseIterable {
+    case structured
+    case binary
+}
+
+/// `cloudevents`: each attribute is CEL evaluated against the incoming event, or a literal; the
+/// extension attributes to set; and the mode sinks write in.
 public struct CloudEventOverrides: Sendable, Equatable {
+    /// One `cloudevents.extensions` entry.
+    public struct Extension: Sendable, Equatable {
+        public var name: String
+        public var expression: String
+
+        public init(name: String, expression: String) {
+            self.name = name
+            self.expression = expression
+        }
+    }
+
+    public var mode: CloudEventMode = .structured
+    public var extensions: [Extension] = []
     public var id: String?
     public var type: String?
     public var source: String?
@@ -59,7 +82,8 @@ public struct CloudEventOverrides: Sendable, Equatable {
         ].compactMap { key, value in value.map { (key, $0) } }
     }
 
-    public var isEmpty: Bool { configured.isEmpty }
+    /// No attribute or extension is overridden (the mode does not change the event).
+    public var isEmpty: Bool { configured.isEmpty && extensions.isEmpty }
 }
 
 /// `errorHandling`: retries, the dead-letter topic and when a Kafka offset may be committed.

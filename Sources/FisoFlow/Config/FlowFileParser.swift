@@ -46,11 +46,17 @@ public struct FlowFileParser: Sendable {
 
     private func readFlow(_ top: ConfigMapping, file: String, problems: ConfigProblems) -> FlowDefinition? {
         let name = readName(top["name"])
-        let clusters = readKafkaClusters(top["kafka"])
-        let context = ConfigContext(
-            kafkaClusters: sharedKafkaClusters.merging(clusters ?? [:]) { _, inline in inline },
-            kafkaConfigPath: kafkaConfigPath
-        )
+        var clusters = sharedKafkaClusters.merging(readKafkaClusters(top["kafka"]) ?? [:]) { _, inline in inline }
+        // A source or sink that lists `brokers` itself (the Go original's spelling) gets a cluster
+        // of its own; its settings check the list.
+        for role in ["source", "sink"] {
+            if let brokers = top[role].child("config").child("brokers").quietStringList(), !brokers.isEmpty,
+                brokers.allSatisfy(KafkaClusterFile.isHostPort)
+            {
+                clusters[KafkaClusterFile.inlineClusterName(brokers)] = KafkaClusterDefinition(brokers: brokers)
+            }
+        }
+        let context = ConfigContext(kafkaClusters: clusters, kafkaConfigPath: kafkaConfigPath)
 
         let source = readComponent(top["source"], role: "source", types: registry.sources).flatMap { block in
             registry.sources[block.index].parse(block.config, context: context).map {
@@ -129,39 +135,69 @@ public struct FlowFileParser: Sendable {
             block["fields"].problem("is required when transform is present: map output field names to CEL expressions")
             return nil
         }
-        var fields: [(name: String, expression: String)] = []
+        var fields: [(path: [String], expression: String)] = []
         var lines: [Int?] = []
-        for (name, valueNode) in members {
-            guard let expression = valueNode.requiredString() else { continue }
-            do {
-                _ = try expressions.compile(expression)
-            } catch {
-                valueNode.problem(Self.describe(error))
-                continue
+        /// A field, or a nested mapping of fields (an object in the output).
+        func read(_ members: [(key: String, value: ConfigNode)], under path: [String]) {
+            for (name, valueNode) in members {
+                if !valueNode.isMissing, !valueNode.isScalar, let nested = valueNode.freeMapping() {
+                    if nested.isEmpty { valueNode.problem("a nested object needs at least one field") }
+                    read(nested, under: path + [name])
+                    continue
+                }
+                guard let expression = valueNode.requiredString() else { continue }
+                do {
+                    _ = try expressions.compile(expression)
+                } catch {
+                    valueNode.problem(Self.describe(error))
+                    continue
+                }
+                fields.append((path + [name], expression))
+                lines.append(valueNode.line)
             }
-            fields.append((name, expression))
-            lines.append(valueNode.line)
         }
+        read(members, under: [])
         return TransformDefinition(fields: fields, lines: lines)
     }
 
     private func readCloudEvents(_ node: ConfigNode, expressions: FlowExpressions) -> CloudEventOverrides? {
-        guard let block = node.mapping(allowedKeys: CloudEventOverrides.keys) else { return nil }
-        var overrides = CloudEventOverrides()
-        for key in CloudEventOverrides.keys {
-            let valueNode = block[key]
-            guard let value = valueNode.string() else { continue }
+        guard let block = node.mapping(allowedKeys: CloudEventOverrides.blockKeys) else { return nil }
+        /// The text of an override that compiles (or is a literal); nil, with a problem, otherwise.
+        func override(_ valueNode: ConfigNode, _ value: String) -> String? {
             if value.isEmpty {
                 valueNode.problem("must not be empty; remove the key to use the default")
-                continue
+                return nil
             }
             do {
                 _ = try expressions.override(value)
             } catch {
                 valueNode.problem(Self.describe(error))
+                return nil
+            }
+            return value
+        }
+        var overrides = CloudEventOverrides()
+        if let mode = block["mode"].oneOf(CloudEventMode.allCases.map(\.rawValue)).flatMap(CloudEventMode.init) {
+            overrides.mode = mode
+        }
+        for (name, value) in block["extensions"].stringMap() ?? [] {
+            let valueNode = block["extensions"].child(name)
+            guard CloudEvent.isValidExtensionName(name), !CloudEvent.contextAttributes.contains(name),
+                !["data", "data_base64"].contains(name)
+            else {
+                valueNode.problem(
+                    "\"\(name)\" is not an extension attribute name: use lower-case letters and digits, and not a "
+                        + "name the CloudEvents spec defines (set those with their own keys)")
                 continue
             }
-            overrides[key] = value
+            if let expression = override(valueNode, value) {
+                overrides.extensions.append(.init(name: name, expression: expression))
+            }
+        }
+        for key in CloudEventOverrides.keys {
+            let valueNode = block[key]
+            guard let value = valueNode.string() else { continue }
+            if let expression = override(valueNode, value) { overrides[key] = expression }
         }
         return overrides
     }
@@ -233,6 +269,11 @@ public struct FlowFileParser: Sendable {
         let policy = flow.errorHandling
         let sourceCluster = flow.source.settings.kafkaCluster
         let sinkCluster = flow.sink.settings.kafkaCluster
+        if flow.cloudEvents.mode == .binary, !type(of: flow.sink.settings).writesBinaryCloudEvents {
+            top["cloudevents"].child("mode").problem(
+                "binary mode needs a sink that writes CloudEvents as headers and data (http, kafka); "
+                    + "a \(flow.sink.type) sink writes structured events")
+        }
         if policy.commitPolicy != .sinkOrDeadLetter, sourceCluster == nil {
             errorHandling.child("commitPolicy").problem(
                 "\"\(policy.commitPolicy.rawValue)\" applies only to kafka sources; this flow's source is "
@@ -291,6 +332,8 @@ public struct FlowFileParser: Sendable {
 
 extension CloudEventOverrides {
     static let keys = ["id", "type", "source", "subject", "data", "datacontenttype", "dataschema"]
+    /// The keys of the `cloudevents` block: the attribute overrides, `mode` and `extensions`.
+    static let blockKeys = keys + ["mode", "extensions"]
 
     subscript(key: String) -> String? {
         get { configured.first { $0.attribute == key }?.expression }

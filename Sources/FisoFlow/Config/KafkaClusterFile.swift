@@ -46,7 +46,7 @@ public enum KafkaClusterFile {
         guard let members = node.freeMapping() else { return nil }
         var clusters: [String: KafkaClusterDefinition] = [:]
         for (name, clusterNode) in members {
-            guard let block = clusterNode.mapping(allowedKeys: ["brokers", "config"]) else { continue }
+            guard let block = clusterNode.mapping(allowedKeys: ["brokers", "config", "auth", "tls"]) else { continue }
             let brokers = block["brokers"].stringList() ?? []
             if brokers.isEmpty {
                 block["brokers"].problem("is required: list the bootstrap brokers as host:port")
@@ -57,9 +57,13 @@ public enum KafkaClusterFile {
                 block["brokers"].problem("\"\(broker)\" is not host:port")
                 valid = false
             }
-            let properties = Dictionary(
+            var properties = Dictionary(
                 (block["config"].stringMap() ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }
             )
+            // The Go original's `auth` and `tls` blocks, as the librdkafka properties they mean;
+            // properties written under `config` win.
+            guard let security = readSecurity(auth: block["auth"], tls: block["tls"]) else { continue }
+            properties.merge(security) { written, _ in written }
             if let reserved = properties.keys.first(where: { $0 == "bootstrap.servers" || $0 == "group.id" }) {
                 block["config"].problem("\"\(reserved)\" is set by fiso-flow (use brokers / consumerGroup instead)")
                 valid = false
@@ -74,7 +78,64 @@ public enum KafkaClusterFile {
         return clusters
     }
 
-    private static func isHostPort(_ text: String) -> Bool {
+    /// `auth: {mechanism, username, password}` and `tls: {enabled, caFile, certFile, keyFile,
+    /// skipVerify}` (the Go original's cluster settings) as librdkafka properties; nil after a
+    /// problem.
+    static func readSecurity(auth authNode: ConfigNode, tls tlsNode: ConfigNode) -> [String: String]? {
+        var properties: [String: String] = [:]
+        var usesSASL = false
+        var usesTLS = false
+        if !authNode.isMissing {
+            guard let auth = authNode.mapping(allowedKeys: ["mechanism", "username", "password", "oauth"]) else {
+                return nil
+            }
+            if !auth["oauth"].isMissing {
+                auth["oauth"].problem(
+                    "OAUTHBEARER (Azure) is not supported by fiso-flow; use SASL PLAIN or SCRAM, or set librdkafka's "
+                        + "sasl.oauthbearer.* properties under config")
+                return nil
+            }
+            let mechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+            guard let mechanism = auth["mechanism"].requiredString() else { return nil }
+            guard mechanisms.contains(mechanism.uppercased()) else {
+                auth["mechanism"].problem("must be one of \(mechanisms.joined(separator: ", ")), got \"\(mechanism)\"")
+                return nil
+            }
+            guard let username = auth["username"].requiredString(), let password = auth["password"].requiredString()
+            else { return nil }
+            properties["sasl.mechanism"] = mechanism.uppercased()
+            properties["sasl.username"] = username
+            properties["sasl.password"] = password
+            usesSASL = true
+        }
+        if !tlsNode.isMissing {
+            guard let tls = tlsNode.mapping(allowedKeys: ["enabled", "caFile", "certFile", "keyFile", "skipVerify"])
+            else { return nil }
+            usesTLS = tls["enabled"].bool() ?? true
+            if usesTLS {
+                if let file = tls["caFile"].string() { properties["ssl.ca.location"] = file }
+                if let file = tls["certFile"].string() { properties["ssl.certificate.location"] = file }
+                if let file = tls["keyFile"].string() { properties["ssl.key.location"] = file }
+                if (tls["certFile"].isMissing) != (tls["keyFile"].isMissing) {
+                    tls.problem("certFile and keyFile go together (mutual TLS)")
+                    return nil
+                }
+                if tls["skipVerify"].bool() == true { properties["enable.ssl.certificate.verification"] = "false" }
+            }
+        }
+        if usesSASL || usesTLS {
+            properties["security.protocol"] = (usesSASL ? "SASL_" : "") + (usesTLS ? "SSL" : "PLAINTEXT")
+        }
+        return properties
+    }
+
+    /// The name a flow's inline `brokers` list gets as a cluster (the Go original's spelling
+    /// `source.config.brokers`).
+    static func inlineClusterName(_ brokers: [String]) -> String {
+        "brokers:" + brokers.joined(separator: ",")
+    }
+
+    static func isHostPort(_ text: String) -> Bool {
         guard let colon = text.lastIndex(of: ":"), colon != text.startIndex,
             let port = Int(text[text.index(after: colon)...])
         else { return false }

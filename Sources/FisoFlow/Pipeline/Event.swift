@@ -45,10 +45,19 @@ public struct CloudEventAttributes: Sendable, Equatable {
     public var subject: String?
     public var dataContentType: String?
     public var dataSchema: String?
+    /// Extension attributes of an incoming CloudEvent (kept on the way out), and those the flow sets.
+    public var extensions: JSONObject
+    /// `time` as the incoming CloudEvent wrote it, so it goes out unchanged.
+    var timeText: String?
+    /// False for an incoming CloudEvent without `time`: the outgoing one has none either.
+    var hasTime = true
+    /// The data is binary, carried as base64 text (`data_base64` in structured mode).
+    public var dataIsBase64: Bool
 
     public init(
         id: String, source: String, type: String, time: Date, subject: String? = nil,
-        dataContentType: String? = nil, dataSchema: String? = nil
+        dataContentType: String? = nil, dataSchema: String? = nil, extensions: JSONObject = [:],
+        dataIsBase64: Bool = false
     ) {
         self.id = id
         self.source = source
@@ -57,12 +66,15 @@ public struct CloudEventAttributes: Sendable, Equatable {
         self.subject = subject
         self.dataContentType = dataContentType
         self.dataSchema = dataSchema
+        self.extensions = extensions
+        self.dataIsBase64 = dataIsBase64
     }
 
     /// The attributes a new envelope gets for an event of `flow` received at `time`.
     public static func defaults(flow: String, time: Date = Date()) -> CloudEventAttributes {
         CloudEventAttributes(
-            id: RandomUUID.make(), source: "fiso-flow/\(flow)", type: CloudEvent.defaultType, time: time
+            id: RandomUUID.make(), source: "fiso-flow/\(flow)", type: CloudEvent.defaultType, time: time,
+            dataContentType: CloudEvent.defaultDataContentType
         )
     }
 }

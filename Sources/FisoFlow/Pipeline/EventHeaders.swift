@@ -29,6 +29,17 @@ public struct EventHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
         }
     }
 
+    /// Removes the fields whose name satisfies `predicate`.
+    public mutating func removeAll(where predicate: (String) -> Bool) {
+        fields.removeAll { predicate($0.name) }
+    }
+
+    /// Removes the fields whose name starts with `prefix` (any case).
+    public mutating func removeAll(prefixed prefix: String) {
+        let prefix = prefix.lowercased()
+        fields.removeAll { $0.name.lowercased().hasPrefix(prefix) }
+    }
+
     public var count: Int { fields.count }
     public var isEmpty: Bool { fields.isEmpty }
 

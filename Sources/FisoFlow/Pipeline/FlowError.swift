@@ -3,6 +3,8 @@ public struct FlowError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable, CaseIterable {
         /// The request body is not JSON (or not valid UTF-8).
         case invalidJSON = "INVALID_JSON"
+        /// An incoming CloudEvent breaks the CloudEvents 1.0 rules (specversion, required attributes).
+        case invalidCloudEvent = "INVALID_CLOUDEVENT"
         /// The request body is larger than the source allows.
         case payloadTooLarge = "PAYLOAD_TOO_LARGE"
         /// No flow listens on the requested path.
@@ -67,7 +69,7 @@ public struct FlowError: Error, Sendable, CustomStringConvertible {
 extension FlowError.Code {
     public var defaultHTTPStatus: Int {
         switch self {
-        case .invalidJSON: 400
+        case .invalidJSON, .invalidCloudEvent: 400
         case .payloadTooLarge: 413
         case .notFound: 404
         case .methodNotAllowed: 405

@@ -23,10 +23,15 @@ public enum FlowDryRun {
         _ definition: FlowDefinition, payload: JSONValue, headers: EventHeaders = [:],
         registry: ComponentRegistry = .standard, logger: Logger = Logger(label: "fiso-flow")
     ) async throws -> Result {
-        let attributes = CloudEvent.attributes(of: payload) ?? .defaults(flow: definition.name)
-        let event = Event(
-            payload: payload, headers: headers, correlationID: CorrelationID.of(headers), attributes: attributes
-        )
+        // Decoded as a source decodes it, so an input that is a CloudEvent means the same here.
+        let event: Event
+        switch EventDecoder.event(
+            from: payload.serialized(), named: "input", headers: headers, binding: .http, flow: definition.name,
+            origin: []
+        ) {
+        case .success(let decoded): event = decoded
+        case .failure(let failure): return Result(transformed: nil, cloudEvent: nil, headers: [:], error: failure.error)
+        }
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             let result = try await TaskSpawner.run { spawner in
@@ -41,7 +46,7 @@ public enum FlowDryRun {
                 let context = factory.context(for: definition)
                 let capture = CaptureSink()
                 let pipeline = try await factory.makePipeline(definition, context: context, sink: capture)
-                var transformed: JSONValue? = payload
+                var transformed: JSONValue? = event.payload
                 if let transform = pipeline.transform {
                     transformed = try? transform.transform(event)
                 }

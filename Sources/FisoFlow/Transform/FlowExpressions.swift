@@ -5,12 +5,16 @@ import Foundation
 /// CEL as flows use it: which variables an expression sees, how an event becomes those
 /// variables, and how results become JSON and CloudEvent attributes.
 ///
-/// Every expression sees `data` (the payload), `time`, `id`, `source`, `type`, `subject` (the
-/// CloudEvent attributes of the incoming event when it is one, else those its envelope will get)
-/// and `headers` (a map of strings); a source may add its own (`kafka` for Kafka sources).
+/// Every expression sees `data` (the payload; for an incoming CloudEvent, its data), `time`, `id`,
+/// `source`, `type`, `subject`, `dataschema` (the CloudEvent attributes of the incoming event when
+/// it is one, else those its envelope will get), `extensions` (the incoming CloudEvent's extension
+/// attributes) and `headers` (a map of strings); a source may add its own (`kafka` for Kafka
+/// sources).
 public struct FlowExpressions: Sendable {
     /// The variables every expression may read.
-    public static let eventVariables = ["data", "time", "id", "source", "type", "subject", "headers"]
+    public static let eventVariables = [
+        "data", "time", "id", "source", "type", "subject", "dataschema", "extensions", "headers",
+    ]
 
     /// Variables the flow's source adds (e.g. `kafka`).
     public let sourceVariables: [String]
@@ -24,8 +28,20 @@ public struct FlowExpressions: Sendable {
     public var variables: [String] { Self.eventVariables + sourceVariables }
 
     /// Compiles an expression, or explains (with line, column and a caret) why it does not compile.
+    /// The Go original's path shorthand `$.order.id` means `data["order"]["id"]`.
     public func compile(_ source: String) throws(CELCompileError) -> CELProgram {
-        try environment.compile(source)
+        try environment.compile(Self.pathShorthand(source) ?? source)
+    }
+
+    /// `$.a.b` (a path into the event data, as the Go original writes it) as CEL over `data`, or
+    /// nil when `text` is not one. Segments are looked up as keys, so any name works.
+    static func pathShorthand(_ text: String) -> String? {
+        let trimmed = text.trimmingSpaces()
+        guard trimmed.hasPrefix("$."), trimmed.count > 2 else { return nil }
+        let segments = trimmed.dropFirst(2).split(separator: ".", omittingEmptySubsequences: false)
+        guard segments.allSatisfy({ !$0.isEmpty && !$0.contains("\"") && !$0.contains("\\") && !$0.contains(" ") })
+        else { return nil }
+        return "data" + segments.map { "[\"\($0)\"]" }.joined()
     }
 
     /// How a `cloudevents` attribute reads: an expression over known variables, or literal text.
@@ -40,6 +56,7 @@ public struct FlowExpressions: Sendable {
     /// literal too (`my service`), unless it plainly starts as an expression — a quote, or a known
     /// variable followed by `.` or `[` — in which case the syntax error is reported.
     public func override(_ text: String) throws(CELCompileError) -> Override {
+        if let path = Self.pathShorthand(text) { return .expression(try environment.compile(path)) }
         let parsed: CELParsedExpression
         do {
             parsed = try environment.parse(text)
@@ -68,6 +85,10 @@ public struct FlowExpressions: Sendable {
         activation["source"] = .string(event.attributes.source)
         activation["type"] = .string(event.attributes.type)
         activation["subject"] = event.attributes.subject.map { .string($0) } ?? .null
+        activation["dataschema"] = event.attributes.dataSchema.map { .string($0) } ?? .null
+        if needed.contains("extensions") {
+            activation["extensions"] = CELValue(json: .object(event.attributes.extensions))
+        }
         let instant = event.attributes.time.timeIntervalSince1970
         let seconds = instant.rounded(.down)
         let timestamp = CELTimestamp(seconds: Int64(seconds), nanos: Int32((instant - seconds) * 1e9))
@@ -85,18 +106,18 @@ public struct FlowExpressions: Sendable {
 }
 
 /// `transform.fields`: each field's expression compiled once; evaluated per event into one JSON
-/// object whose keys keep the order they were written in.
+/// object whose keys keep the order they were written in (nested mappings become nested objects).
 struct CELPayloadTransform: PayloadTransform {
-    let fields: [(name: String, program: CELProgram)]
+    let fields: [(path: [String], program: CELProgram)]
     let needed: Set<String>
 
     init(_ definition: TransformDefinition, expressions: FlowExpressions) throws {
-        var fields: [(name: String, program: CELProgram)] = []
-        for (name, source) in definition.fields {
+        var fields: [(path: [String], program: CELProgram)] = []
+        for (path, source) in definition.fields {
             do {
-                fields.append((name, try expressions.compile(source)))
+                fields.append((path, try expressions.compile(source)))
             } catch {
-                throw TransformError(field: name, message: error.description)
+                throw TransformError(field: path.joined(separator: "."), message: error.description)
             }
         }
         self.fields = fields
@@ -107,14 +128,32 @@ struct CELPayloadTransform: PayloadTransform {
         let activation = FlowExpressions.activation(for: event, needed: needed)
         var output = JSONObject()
         output.reserveCapacity(fields.count)
-        for (name, program) in fields {
+        for (path, program) in fields {
+            let value: JSONValue
             do {
-                output[name] = try program.evaluate(activation).jsonValue()
+                value = try program.evaluate(activation).jsonValue()
             } catch {
-                throw TransformError(field: name, message: error.description)
+                throw TransformError(field: path.joined(separator: "."), message: error.description)
+            }
+            if path.count == 1 {
+                output[path[0]] = value
+            } else {
+                Self.set(value, at: path[...], in: &output)
             }
         }
         return .object(output)
+    }
+
+    private static func set(_ value: JSONValue, at path: ArraySlice<String>, in object: inout JSONObject) {
+        guard let name = path.first else { return }
+        if path.count == 1 {
+            object[name] = value
+            return
+        }
+        var nested: JSONObject
+        if case .object(let existing)? = object[name] { nested = existing } else { nested = [:] }
+        set(value, at: path.dropFirst(), in: &nested)
+        object[name] = .object(nested)
     }
 }
 
@@ -124,18 +163,22 @@ struct TransformError: Error, CustomStringConvertible {
     var description: String { "field \"\(field)\": \(message)" }
 }
 
-/// `cloudevents`: attribute overrides evaluated against the event as it arrived.
+/// `cloudevents`: attribute and extension overrides evaluated against the event as it arrived.
 struct CELCloudEventOverrides: CloudEventCustomizing {
-    let overrides: [(attribute: String, value: FlowExpressions.Override)]
+    let overrides: [(attribute: String, value: FlowExpressions.Override, isExtension: Bool)]
     let needed: Set<String>
 
     init(_ definition: CloudEventOverrides, expressions: FlowExpressions) throws {
-        var overrides: [(attribute: String, value: FlowExpressions.Override)] = []
-        for (attribute, text) in definition.configured {
+        var overrides: [(attribute: String, value: FlowExpressions.Override, isExtension: Bool)] = []
+        let entries =
+            definition.configured.map { ($0.attribute, $0.expression, false) }
+            + definition.extensions.map { ($0.name, $0.expression, true) }
+        for (attribute, text, isExtension) in entries {
+            let field = isExtension ? "cloudevents.extensions.\(attribute)" : "cloudevents.\(attribute)"
             do {
-                overrides.append((attribute, try expressions.override(text)))
+                overrides.append((attribute, try expressions.override(text), isExtension))
             } catch {
-                throw TransformError(field: "cloudevents.\(attribute)", message: error.description)
+                throw TransformError(field: field, message: error.description)
             }
         }
         self.overrides = overrides
@@ -146,7 +189,8 @@ struct CELCloudEventOverrides: CloudEventCustomizing {
 
     func customize(_ cloudEvent: inout CloudEvent, original: Event) throws {
         let activation = FlowExpressions.activation(for: original, needed: needed)
-        for (attribute, override) in overrides {
+        for (attribute, override, isExtension) in overrides {
+            let field = isExtension ? "cloudevents.extensions.\(attribute)" : "cloudevents.\(attribute)"
             let value: CELValue
             switch override {
             case .literal(let text): value = .string(text)
@@ -154,8 +198,23 @@ struct CELCloudEventOverrides: CloudEventCustomizing {
                 do {
                     value = try program.evaluate(activation)
                 } catch {
-                    throw TransformError(field: "cloudevents.\(attribute)", message: error.description)
+                    throw TransformError(field: field, message: error.description)
                 }
+            }
+            if isExtension {
+                // Extension attributes are strings, integers or booleans (CloudEvents type system).
+                switch value {
+                case .string(let text) where !text.isEmpty: cloudEvent.set(attribute, to: .string(text))
+                case .int, .uint, .bool: cloudEvent.set(attribute, to: try value.jsonValue())
+                case .null: cloudEvent.remove(attribute)
+                default:
+                    throw TransformError(
+                        field: field,
+                        message:
+                            "must evaluate to a non-empty string, an integer or a boolean, got \(value.runtimeType.name)"
+                    )
+                }
+                continue
             }
             if attribute == "data" {
                 cloudEvent.set("data", to: try value.jsonValue())

@@ -35,7 +35,7 @@ extension Fiso_Flow_V1_Ack {
     /// `FAILED` for everything else.
     public static func status(forErrorCode code: String) -> Status {
         switch code {
-        case "INVALID_JSON", "PAYLOAD_TOO_LARGE", "TRANSFORM_FAILED", "CLOUDEVENT_FAILED":
+        case "INVALID_JSON", "INVALID_CLOUDEVENT", "PAYLOAD_TOO_LARGE", "TRANSFORM_FAILED", "CLOUDEVENT_FAILED":
             .rejected
         case "OVERLOADED", "UNAVAILABLE":
             .unavailable

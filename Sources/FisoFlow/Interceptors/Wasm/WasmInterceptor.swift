@@ -10,13 +10,16 @@ public struct WasmInterceptorSettings: InterceptorSettings, Equatable {
     public var module: String
     public var configuration: WasmModuleConfiguration
     public var engine: WasmEngineChoice
+    /// The Go original's `runtime` (`wazero`, `wasmer`): accepted so its flow files run, and
+    /// ignored — the module runs on `engine`.
+    public var ignoredRuntime: String? = nil
 }
 
 extension WasmInterceptorSettings {
     public static let typeName = "wasm"
     public static let configKeys = [
         "module", "timeout", "memoryLimit", "env", "maxOutputBytes", "concurrency", "engine", "mode",
-        "maxCallsPerInstance", "recycleMemoryAbove",
+        "maxCallsPerInstance", "recycleMemoryAbove", "runtime",
     ]
 
     public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
@@ -57,11 +60,20 @@ extension WasmInterceptorSettings {
             }
         }
         for problem in configuration.problems { config.problem(problem) }
-        return WasmInterceptorSettings(module: module, configuration: configuration, engine: engine)
+        let runtime = config["runtime"].oneOf(["wazero", "wasmer"])
+        return WasmInterceptorSettings(
+            module: module, configuration: configuration, engine: engine, ignoredRuntime: runtime)
     }
 
     public func makeComponent(context: FlowBuildContext) async throws -> any Interceptor {
-        try await WasmInterceptor.load(self, context: context)
+        if let ignoredRuntime {
+            context.logger.notice(
+                "interceptor setting runtime is ignored: fiso-flow runs WASI modules on its own engines",
+                metadata: [
+                    "runtime": .string(ignoredRuntime), "engine": .string(engine.rawValue), "module": .string(module),
+                ])
+        }
+        return try await WasmInterceptor.load(self, context: context)
     }
 }
 

@@ -14,12 +14,12 @@ public struct HTTPSinkSettings: SinkSettings {
     public var url: URL
     public var method: String
     /// Static headers; they take precedence over headers the event carries.
-    public var headers: [(name: String, value: String)]
+    public var headers: [(name: String, value: HeaderValueSource)]
     /// Time one attempt may take, connection included.
     public var timeout: Duration
 
     public init(
-        url: URL, method: String = "POST", headers: [(name: String, value: String)] = [],
+        url: URL, method: String = "POST", headers: [(name: String, value: HeaderValueSource)] = [],
         timeout: Duration = Self.defaultTimeout
     ) {
         self.url = url
@@ -32,6 +32,7 @@ public struct HTTPSinkSettings: SinkSettings {
 extension HTTPSinkSettings {
     public static let typeName = "http"
     public static let configKeys = ["url", "method", "headers", "timeout"]
+    public static let writesBinaryCloudEvents = true
 
     public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
         guard let text = config["url"].requiredString() else { return nil }
@@ -52,8 +53,9 @@ extension HTTPSinkSettings {
                 )
             }
         }
-        for (name, value) in config["headers"].stringMap() ?? [] {
-            if HTTPHeaderRules.isValidName(name), HTTPHeaderRules.isValidValue(value) {
+        for (name, valueNode) in config["headers"].freeMapping() ?? [] {
+            guard let value = HeaderValueSource.read(valueNode) else { continue }
+            if HTTPHeaderRules.isValidName(name), value.isValidLiteral {
                 settings.headers.append((name, value))
             } else {
                 config["headers"].problem("\"\(name)\" is not a valid HTTP header (name or value)")
@@ -64,15 +66,34 @@ extension HTTPSinkSettings {
     }
 
     public func makeComponent(context: FlowBuildContext) async throws -> any EventSink {
-        HTTPSink(settings: self, client: context.httpClient)
+        try HTTPSink(settings: self, client: context.httpClient, mode: context.flow.cloudEvents.mode)
     }
 }
 
-/// Delivers CloudEvents (structured mode) to an HTTP endpoint. Each call is one attempt; the
-/// pipeline retries what this reports as retryable: connection errors, timeouts, 5xx and 429.
+/// Delivers CloudEvents to an HTTP endpoint, in the HTTP binding's structured mode (the event as
+/// `application/cloudevents+json`) or binary mode (`ce-*` headers, the data as the body). Each call
+/// is one attempt; the pipeline retries what this reports as retryable: connection errors,
+/// timeouts, 5xx and 429.
 struct HTTPSink: EventSink {
     let settings: HTTPSinkSettings
     let client: HTTPClient
+    let mode: CloudEventMode
+    let staticHeaders: [(name: String, value: HeaderValueSource.Resolved)]
+
+    init(settings: HTTPSinkSettings, client: HTTPClient, mode: CloudEventMode = .structured) throws {
+        self.settings = settings
+        self.client = client
+        self.mode = mode
+        var resolved: [(name: String, value: HeaderValueSource.Resolved)] = []
+        for (name, value) in settings.headers {
+            do {
+                resolved.append((name, try value.resolved()))
+            } catch {
+                throw FlowFactory.BuildError(description: "sink.config.headers.\(name): \(error)")
+            }
+        }
+        staticHeaders = resolved
+    }
 
     func deliver(_ event: OutboundEvent, context: DeliveryContext) async throws -> SinkReply {
         guard let attemptTimeout = context.attemptTimeout(within: settings.timeout) else {
@@ -82,17 +103,32 @@ struct HTTPSink: EventSink {
         }
         var request = HTTPClientRequest(url: settings.url.absoluteString)
         request.method = HTTPMethod(rawValue: settings.method)
+        // The binding's own headers come from the CloudEvent only, never from event headers.
         for (name, value) in event.headers
         where HTTPHeaderRules.isForwardable(name) && HTTPHeaderRules.isValidName(name)
-            && HTTPHeaderRules.isValidValue(value)
+            && HTTPHeaderRules.isValidValue(value) && !name.lowercased().hasPrefix("ce-")
         {
             request.headers.replaceOrAdd(name: name, value: value)
         }
-        for (name, value) in settings.headers {
-            request.headers.replaceOrAdd(name: name, value: value)
+        for (name, value) in staticHeaders {
+            do {
+                request.headers.replaceOrAdd(name: name, value: try value.current())
+            } catch {
+                throw SinkError("header \(name): \(error)", isRetryable: true)
+            }
         }
-        request.headers.replaceOrAdd(name: "Content-Type", value: CloudEvent.contentType)
-        request.body = .bytes(ByteBuffer(bytes: event.body))
+        switch mode {
+        case .structured:
+            request.headers.replaceOrAdd(name: "Content-Type", value: CloudEvent.contentType)
+            request.body = .bytes(ByteBuffer(bytes: event.body))
+        case .binary:
+            for (name, value) in event.cloudEvent.binaryModeHeaders(prefix: "ce-", percentEncoding: true) {
+                request.headers.replaceOrAdd(name: name, value: value)
+            }
+            let data = event.cloudEvent.binaryModeData()
+            request.headers.replaceOrAdd(name: "Content-Type", value: data.contentType)
+            request.body = .bytes(ByteBuffer(bytes: data.bytes))
+        }
 
         let response: HTTPClientResponse
         let body: ByteBuffer

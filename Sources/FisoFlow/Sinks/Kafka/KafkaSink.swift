@@ -2,9 +2,11 @@ import FisoCEL
 import FisoJSON
 import FisoKafka
 
-/// Produces each CloudEvent (structured mode JSON) to a topic, with the event's headers as record
-/// headers plus `content-type: application/cloudevents+json`, and a key computed by CEL. A delivery
-/// succeeds once the broker acknowledged the record (`requiredAcks`).
+/// Produces each CloudEvent to a topic, with the event's headers as record headers and a key
+/// computed by CEL, in the Kafka protocol binding's structured mode (the event as JSON, `content-type:
+/// application/cloudevents+json`) or binary mode (`ce_*` headers, the data as the value,
+/// `content-type` = `datacontenttype`). A delivery succeeds once the broker acknowledged the record
+/// (`requiredAcks`).
 ///
 /// Inside a Kafka transaction (`commitPolicy: kafka_transaction`), the record is handed to the
 /// transaction instead; the source produces and commits the transaction's records together.
@@ -17,6 +19,7 @@ struct KafkaSink: EventSink {
     let writer: KafkaRecordWriter
     /// The flow commits through Kafka transactions: records must go to the open transaction.
     let transactional: Bool
+    let mode: CloudEventMode
 
     init(settings: KafkaSinkSettings, context: FlowBuildContext) throws {
         guard let cluster = context.flow.kafkaClusters[settings.cluster] else {
@@ -45,6 +48,7 @@ struct KafkaSink: EventSink {
             for: try KafkaClusterSettings.producerConfiguration(cluster, acks: acks, idempotent: settings.idempotent)
         )
         transactional = context.flow.errorHandling.commitPolicy == .kafkaTransaction
+        mode = context.flow.cloudEvents.mode
         if !transactional {
             do {
                 try writer.prepare()
@@ -76,11 +80,25 @@ struct KafkaSink: EventSink {
     func makeRecord(_ event: OutboundEvent) throws(SinkError) -> KafkaProducerRecord {
         var headers: [KafkaHeader] = []
         headers.reserveCapacity(event.headers.count + 1)
-        for (name, value) in event.headers where !name.caseInsensitiveEquals("content-type") {
+        // The binding's own headers come from the CloudEvent only, never from event headers.
+        for (name, value) in event.headers
+        where !name.caseInsensitiveEquals("content-type") && !name.lowercased().hasPrefix("ce_") {
             headers.append(KafkaHeader(name: name, text: value))
         }
-        headers.append(KafkaHeader(name: "content-type", text: Self.contentType))
-        return KafkaProducerRecord(topic: topic, key: try recordKey(for: event), value: event.body, headers: headers)
+        let value: [UInt8]
+        switch mode {
+        case .structured:
+            headers.append(KafkaHeader(name: "content-type", text: Self.contentType))
+            value = event.body
+        case .binary:
+            for (name, text) in event.cloudEvent.binaryModeHeaders(prefix: "ce_", percentEncoding: false) {
+                headers.append(KafkaHeader(name: name, text: text))
+            }
+            let data = event.cloudEvent.binaryModeData()
+            headers.append(KafkaHeader(name: "content-type", text: data.contentType))
+            value = data.bytes
+        }
+        return KafkaProducerRecord(topic: topic, key: try recordKey(for: event), value: value, headers: headers)
     }
 
     /// The key expression's value as bytes: strings as UTF-8, numbers and booleans as their JSON text,

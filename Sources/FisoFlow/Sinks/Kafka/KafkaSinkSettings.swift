@@ -18,12 +18,13 @@ public struct KafkaSinkSettings: SinkSettings, Equatable {
 
 extension KafkaSinkSettings {
     public static let typeName = "kafka"
-    public static let configKeys = ["cluster", "topic", "key", "requiredAcks", "idempotent"]
+    public static let configKeys = ["cluster", "brokers", "topic", "key", "requiredAcks", "idempotent"]
+    public static let writesBinaryCloudEvents = true
 
     public var kafkaCluster: String? { cluster }
 
     public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
-        let cluster = context.requireKafkaCluster(config["cluster"])
+        let cluster = context.kafkaCluster(of: config)
         let topic = config["topic"].requiredString()
         if let topic, !KafkaNames.isValidTopic(topic) {
             config["topic"].problem(KafkaNames.invalidTopicMessage(topic))

@@ -19,6 +19,8 @@ public struct GRPCSourceSettings: SourceSettings, Equatable {
     /// Events of one stream in the pipeline at once. 1 (the default) delivers a stream's events to
     /// the sink strictly in order; more trades that order for throughput (Acks stay in order).
     public var maxConcurrentEvents: Int = 1
+    /// Which metadata and event headers become event headers (`forwardHeaders`, `dropHeaders`).
+    public var headerPolicy: HeaderPolicy = .standard
 }
 
 /// A certificate and key, an optional CA and server name, for TLS servers and clients.
@@ -50,7 +52,8 @@ public struct TLSFiles: Sendable, Equatable {
 
 extension GRPCSourceSettings {
     public static let typeName = "grpc"
-    public static let configKeys = ["listenAddr", "tls", "maxPendingAcks", "maxPayloadBytes", "maxConcurrentEvents"]
+    public static let configKeys =
+        ["listenAddr", "tls", "maxPendingAcks", "maxPayloadBytes", "maxConcurrentEvents"] + HeaderPolicy.configKeys
 
     public var listener: ListenerClaim? { ListenerClaim(address: listenAddress, sharing: .exclusive) }
 
@@ -76,6 +79,7 @@ extension GRPCSourceSettings {
             }
             settings.maxConcurrentEvents = limit
         }
+        settings.headerPolicy = HeaderPolicy.read(config)
         return settings
     }
 
@@ -107,7 +111,7 @@ struct GRPCSource: EventSource {
                 maxPayloadBytes: settings.maxPayloadBytes
             )
         ) { incoming in
-            await Self.handle(incoming, pipeline: pipeline, flowName: flowName)
+            await Self.handle(incoming, pipeline: pipeline, flowName: flowName, headerPolicy: settings.headerPolicy)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
@@ -126,11 +130,17 @@ struct GRPCSource: EventSource {
         try? await pipeline.drain()  // cancelled: the runtime reports what was still in flight
     }
 
-    static func handle(_ incoming: IncomingEvent, pipeline: Pipeline, flowName: String) async -> EventAck {
-        let headers = EventHeaders(incoming.headers.map { ($0.name, $0.value) })
+    static func handle(
+        _ incoming: IncomingEvent, pipeline: Pipeline, flowName: String, headerPolicy: HeaderPolicy = .standard
+    ) async -> EventAck {
+        // CloudEvents binary-mode attributes (`ce-*` metadata) are read before the policy filters the rest.
+        let prefix = EventDecoder.Binding.http.headerPrefix
+        var headers = headerPolicy.headers(from: incoming.headers.filter { !$0.name.lowercased().hasPrefix(prefix) })
+        for (name, value) in incoming.headers where name.lowercased().hasPrefix(prefix) { headers[name] = value }
         let event: Event
         switch EventDecoder.event(
-            from: incoming.payload, named: "payload", headers: headers, flow: flowName,
+            from: incoming.payload, named: "payload", contentType: incoming.contentType, headers: headers,
+            binding: .http, flow: flowName,
             origin: [("grpc.call", incoming.call.rawValue), ("grpc.peer", incoming.peer)]
         ) {
         case .success(let decoded): event = decoded

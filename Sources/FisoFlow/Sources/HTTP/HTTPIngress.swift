@@ -116,6 +116,7 @@ struct HTTPRoute: Sendable {
     var flowName: String
     var pipeline: Pipeline
     var maxBodyBytes: Int
+    var headerPolicy: HeaderPolicy
 }
 
 /// Proof of a registration, used to remove exactly this route later.

@@ -16,21 +16,25 @@ public struct HTTPSourceSettings: SourceSettings, Equatable {
     public var maxBodyBytes: Int
     /// Events of this flow in flight at once; more get 503 with `Retry-After`.
     public var maxInFlight: Int
+    /// Which request headers become event headers (`forwardHeaders`, `dropHeaders`).
+    public var headerPolicy: HeaderPolicy
 
     public init(
         listenAddress: ListenAddress = Self.defaultAddress, path: String = "/",
-        maxBodyBytes: Int = Self.defaultMaxBodyBytes, maxInFlight: Int = Self.defaultMaxInFlight
+        maxBodyBytes: Int = Self.defaultMaxBodyBytes, maxInFlight: Int = Self.defaultMaxInFlight,
+        headerPolicy: HeaderPolicy = .standard
     ) {
         self.listenAddress = listenAddress
         self.path = path
         self.maxBodyBytes = maxBodyBytes
         self.maxInFlight = maxInFlight
+        self.headerPolicy = headerPolicy
     }
 }
 
 extension HTTPSourceSettings {
     public static let typeName = "http"
-    public static let configKeys = ["listenAddr", "path", "maxBodyBytes", "maxInFlight"]
+    public static let configKeys = ["listenAddr", "path", "maxBodyBytes", "maxInFlight"] + HeaderPolicy.configKeys
     /// Flows on one address share its listener, routed by path.
     public static let sharesListeners = true
 
@@ -57,6 +61,7 @@ extension HTTPSourceSettings {
         }
         if let limit = config["maxBodyBytes"].byteSize(minimum: 1) { settings.maxBodyBytes = limit }
         if let limit = config["maxInFlight"].int(range: 1...1_000_000) { settings.maxInFlight = limit }
+        settings.headerPolicy = HeaderPolicy.read(config)
         return settings
     }
 
@@ -77,7 +82,7 @@ struct HTTPSource: EventSource {
     func run(pipeline: Pipeline, lifecycle: SourceLifecycle) async throws {
         let route = HTTPRoute(
             address: settings.listenAddress, path: settings.path, flowName: flowName, pipeline: pipeline,
-            maxBodyBytes: settings.maxBodyBytes
+            maxBodyBytes: settings.maxBodyBytes, headerPolicy: settings.headerPolicy
         )
         let registration = try await ingress.register(route)
         lifecycle.markStarted()
@@ -116,18 +121,24 @@ struct HTTPIngressResponder: HTTPResponder {
             pipeline.recordRejected()
             return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
         }
-        var headers = EventHeaders()
-        for field in request.headers where !HTTPHeaderRules.isHopByHop(field.name.canonicalName) {
-            if let existing = headers[field.name.rawName] {
-                headers[field.name.rawName] = existing + ", " + field.value
-            } else {
-                headers[field.name.rawName] = field.value
-            }
+        // CloudEvents binary-mode attributes (`ce-*`) are read before the policy filters the rest.
+        let received = EventHeaders(request.headers.map { ($0.name.rawName, $0.value) })
+        let headers = route.headerPolicy.headers(
+            from: request.headers.lazy.map { (name: $0.name.rawName, value: $0.value) }
+                .filter { !$0.name.lowercased().hasPrefix(EventDecoder.Binding.http.headerPrefix) }
+        )
+        let contentType = request.headers[.contentType]
+        if let contentType, CloudEvent.mediaType(contentType) == CloudEvent.batchContentType {
+            return await Self.respondToBatch(body, headers: headers, route: route, path: path)
+        }
+        var decodingHeaders = headers
+        for (name, value) in received where name.lowercased().hasPrefix(EventDecoder.Binding.http.headerPrefix) {
+            decodingHeaders[name] = value
         }
         let event: Event
         switch EventDecoder.event(
-            from: body.readableBytesView, named: "request body", headers: headers, flow: route.flowName,
-            origin: [("http.path", path)]
+            from: body.readableBytesView, named: "request body", contentType: contentType, headers: decodingHeaders,
+            binding: .http, flow: route.flowName, origin: [("http.path", path)]
         ) {
         case .success(let decoded): event = decoded
         case .failure(let failure):
@@ -137,6 +148,38 @@ struct HTTPIngressResponder: HTTPResponder {
         var response = Self.response(for: await pipeline.process(event))
         if let name = HTTPField.Name(CorrelationID.headerName) { response.headers[name] = event.correlationID }
         return response
+    }
+
+    /// Runs each event of a CloudEvents batch through the flow, one after another in batch order,
+    /// and answers 200 when all were delivered, 207 when some were not, with one result per event.
+    static func respondToBatch(
+        _ body: ByteBuffer, headers: EventHeaders, route: HTTPRoute, path: String
+    ) async -> Response {
+        let pipeline = route.pipeline
+        let events: [Event]
+        switch EventDecoder.batch(
+            from: body.readableBytesView, headers: headers, flow: route.flowName, origin: [("http.path", path)]
+        ) {
+        case .success(let decoded): events = decoded
+        case .failure(let error):
+            pipeline.recordRejected()
+            return errorResponse(error)
+        }
+        var results: [JSONValue] = []
+        var allDelivered = true
+        for event in events {
+            switch await pipeline.process(event) {
+            case .delivered(let id, _):
+                results.append(["id": .string(id), "status": "delivered"])
+            case .deadLettered(let error), .failed(let error):
+                allDelivered = false
+                results.append([
+                    "id": .string(event.attributes.id), "status": "failed", "code": .string(error.code.rawValue),
+                    "error": .string(error.message),
+                ])
+            }
+        }
+        return jsonResponse(status: allDelivered ? 200 : 207, ["results": .array(results)])
     }
 
     static func tooLarge(_ limit: Int) -> FlowError {

@@ -16,22 +16,30 @@ enum KafkaOrigin {
 
 /// Turns Kafka records into events.
 ///
-/// - `payload`: the record value parsed as JSON; `rawPayload`: the value's bytes.
-/// - `headers`: the record headers (repeated names joined with ", ", null values left out).
+/// - `payload`: the record value parsed as JSON, or the data of a CloudEvent (Kafka protocol
+///   binding: binary mode with `ce_*` headers, structured with `content-type:
+///   application/cloudevents+json`); `rawPayload`: the value's bytes.
+/// - `headers`: the record headers the source's header policy admits (repeated names joined with
+///   ", ", null values left out; `ce_*` headers are consumed).
 /// - `correlationID`: from `X-Correlation-ID` or `traceparent`, as for HTTP.
 /// - `variables["kafka"]`: `{topic, partition, offset, key, timestamp, headers}` for CEL.
 /// - `origin`: `kafka.topic`, `kafka.partition`, `kafka.offset` and `kafka.key` for logs.
 enum KafkaEventDecoder {
     /// The event of `message`, or the event (with a `null` payload) and why it cannot be processed.
-    static func event(from message: KafkaMessage, flow: String) -> Result<Event, EventDecoder.Failure> {
-        var headers = EventHeaders()
-        var headerMap = JSONObject()
+    static func event(
+        from message: KafkaMessage, flow: String, headerPolicy: HeaderPolicy = .standard
+    ) -> Result<Event, EventDecoder.Failure> {
+        let prefix = EventDecoder.Binding.kafka.headerPrefix
+        var received = EventHeaders()
         for header in message.headers {
             guard let text = header.text else { continue }
-            let joined = headers[header.name].map { $0 + ", " + text } ?? text
-            headers[header.name] = joined
-            headerMap[header.name] = .string(joined)
+            received[header.name] = received[header.name].map { $0 + ", " + text } ?? text
         }
+        var headers = headerPolicy.headers(from: received.filter { !$0.name.lowercased().hasPrefix(prefix) })
+        var headerMap = JSONObject()
+        for (name, value) in headers { headerMap[name] = .string(value) }
+        // CloudEvents binary-mode attributes are read, then consumed, by the decoder.
+        for (name, value) in received where name.lowercased().hasPrefix(prefix) { headers[name] = value }
         let key = message.key.map { String(decoding: $0, as: UTF8.self) }
         var origin: [(key: String, value: String)] = [
             (KafkaOrigin.topic, message.topic), (KafkaOrigin.partition, String(message.partition)),
@@ -56,8 +64,8 @@ enum KafkaEventDecoder {
             ])
         ]
         return EventDecoder.event(
-            from: message.value, named: "record value", headers: headers, flow: flow, origin: origin,
-            variables: variables, rawPayload: message.value ?? []
+            from: message.value, named: "record value", contentType: received["content-type"], headers: headers,
+            binding: .kafka, flow: flow, origin: origin, variables: variables, rawPayload: message.value ?? []
         )
     }
 }

@@ -255,7 +255,7 @@ extension KafkaSource {
         _ message: KafkaMessage, slot: KafkaTransactionSlot, pipeline: Pipeline
     ) async -> TransactionEventFailed? {
         let outcome: EventOutcome
-        switch KafkaEventDecoder.event(from: message, flow: flowName) {
+        switch KafkaEventDecoder.event(from: message, flow: flowName, headerPolicy: settings.headerPolicy) {
         case .success(let event):
             outcome = await pipeline.process(event, context: DeliveryContext(transaction: slot))
         case .failure(let failure):

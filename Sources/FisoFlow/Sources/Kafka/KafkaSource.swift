@@ -165,13 +165,13 @@ struct KafkaSource: EventSource {
         _ message: KafkaMessage, pipeline: Pipeline, consumer: KafkaConsumer, lanes: KafkaPartitionLanes,
         lifecycle: SourceLifecycle
     ) async {
-        let decoded = KafkaEventDecoder.event(from: message, flow: flowName)
+        let decoded = KafkaEventDecoder.event(from: message, flow: flowName, headerPolicy: settings.headerPolicy)
         if case .failure(let failure) = decoded {
             pipeline.recordRejected()
             var logger = logger
             for (key, value) in failure.event.origin { logger[metadataKey: key] = .string(value) }
             logger.warning(
-                "Kafka record is not JSON",
+                "Kafka record is not a valid event",
                 metadata: ["code": .string(failure.error.code.rawValue), "error": .string(failure.error.message)]
             )
         }

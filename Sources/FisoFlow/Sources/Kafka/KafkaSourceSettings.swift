@@ -15,17 +15,21 @@ public struct KafkaSourceSettings: SourceSettings, Equatable {
     public var startOffset: StartOffset
     /// Events of one partition in flight at once.
     public var maxInFlight: Int
+    /// Which record headers become event headers (`forwardHeaders`, `dropHeaders`).
+    public var headerPolicy: HeaderPolicy = .standard
 }
 
 extension KafkaSourceSettings {
     public static let typeName = "kafka"
-    public static let configKeys = ["cluster", "topic", "topics", "consumerGroup", "startOffset", "maxInFlight"]
+    public static let configKeys =
+        ["cluster", "brokers", "topic", "topics", "consumerGroup", "startOffset", "maxInFlight"]
+        + HeaderPolicy.configKeys
     public static let expressionVariables = ["kafka"]
 
     public var kafkaCluster: String? { cluster }
 
     public static func parse(_ config: ConfigMapping, context: ConfigContext) -> Self? {
-        let cluster = context.requireKafkaCluster(config["cluster"])
+        let cluster = context.kafkaCluster(of: config)
         var topics: [String] = []
         if let topic = config["topic"].string() { topics.append(topic) }
         topics += config["topics"].stringList() ?? []
@@ -39,8 +43,9 @@ extension KafkaSourceSettings {
         var startOffset = KafkaSourceSettings.StartOffset.latest
         if let text = config["startOffset"].string() {
             switch text {
-            case "earliest": startOffset = .earliest
-            case "latest": startOffset = .latest
+            // `oldest` and `newest` are the Go original's (sarama's) names.
+            case "earliest", "oldest": startOffset = .earliest
+            case "latest", "newest": startOffset = .latest
             default:
                 if let offset = Int64(text), offset >= 0 {
                     startOffset = .offset(offset)
@@ -50,10 +55,11 @@ extension KafkaSourceSettings {
             }
         }
         let maxInFlight = config["maxInFlight"].int(range: 1...100_000) ?? KafkaSourceSettings.defaultMaxInFlight
+        let headerPolicy = HeaderPolicy.read(config)
         guard let cluster, let group, !topics.isEmpty else { return nil }
         return KafkaSourceSettings(
             cluster: cluster, topics: topics, consumerGroup: group, startOffset: startOffset,
-            maxInFlight: maxInFlight
+            maxInFlight: maxInFlight, headerPolicy: headerPolicy
         )
     }
 
