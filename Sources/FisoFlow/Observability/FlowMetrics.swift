@@ -49,6 +49,12 @@ public enum MetricNames {
             "config_reloads", unit: "total", help: "Flow file changes applied (success) or refused (error)"
         )
     }
+    static var temporalAlreadyRunning: MetricNameDescriptor {
+        descriptor(
+            "temporal_already_running", unit: "total",
+            help: "Temporal starts answered with an already running workflow of the same id (counted as delivered)"
+        )
+    }
     static var flowsRunning: MetricNameDescriptor {
         descriptor("flows_running", unit: "", help: "Flows currently taking events")
     }
