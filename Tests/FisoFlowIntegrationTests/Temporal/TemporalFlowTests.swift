@@ -58,8 +58,13 @@ struct TemporalFlowTests {
                 #expect((200..<300).contains(second.status), "\(second.body)")
                 let whole = try await temporal.payloads(
                     of: "cel-o-2", eventType: Self.started, attributes: Self.startedAttributes)
+                // Without params the one argument is the whole CloudEvent, as the Go original sends it.
                 #expect(whole.count == 1)
-                let data = whole.first as? [String: Any]
+                let cloudEvent = whole.first as? [String: Any]
+                #expect(cloudEvent?["specversion"] as? String == "1.0")
+                #expect(cloudEvent?["source"] as? String == "fiso-flow/plain")
+                #expect((cloudEvent?["id"] as? String)?.isEmpty == false)
+                let data = cloudEvent?["data"] as? [String: Any]
                 #expect(data?["order_id"] as? String == "o-2")
                 #expect(data?["note"] as? String == "hi")
             }
@@ -92,7 +97,9 @@ struct TemporalFlowTests {
                 #expect(runs.count == 1)
                 let input = try await temporal.payloads(
                     of: "fixed-order-workflow", eventType: Self.started, attributes: Self.startedAttributes)
-                #expect((input.first as? [String: Any])?["n"] as? Int == 1)
+                let cloudEvent = input.first as? [String: Any]
+                #expect(cloudEvent?["id"] as? String == "ce-42")
+                #expect((cloudEvent?["data"] as? [String: Any])?["n"] as? Int == 1)
             }
         } catch {
             Issue.record("\(error)")
@@ -123,7 +130,10 @@ struct TemporalFlowTests {
                 let input = try await temporal.payloads(
                     of: "waiting-o-7", eventType: "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED",
                     attributes: "workflowExecutionSignaledEventAttributes")
-                #expect((input.first as? [String: Any])?["status"] as? String == "paid")
+                // The signal carries the whole CloudEvent, as a start without params does.
+                let signalled = input.first as? [String: Any]
+                #expect(signalled?["specversion"] as? String == "1.0")
+                #expect((signalled?["data"] as? [String: Any])?["status"] as? String == "paid")
 
                 let retriesBefore = server.metric("fiso_flow_sink_retries_total{flow=\"signal\"}") ?? 0
                 let missing = try await server.post("/in", #"{"order_id":"nobody","status":"paid"}"#)

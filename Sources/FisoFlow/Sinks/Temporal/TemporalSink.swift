@@ -160,10 +160,12 @@ struct TemporalSink: EventSink {
 
     // MARK: What is sent
 
-    /// The arguments: each `params` expression's value, or the CloudEvent's data as the only one.
+    /// The arguments: each `params` expression's value, or — as the Go original sends it, so its
+    /// workflows keep working — the whole CloudEvent (`specversion`, `id`, `source`, `type`, …,
+    /// `data`) as the only one.
     func arguments(for event: OutboundEvent, activation: CELActivation) throws -> [TemporalPayload] {
         guard !params.isEmpty else {
-            return [.json((event.cloudEvent.json["data"] ?? event.event.payload).serialized())]
+            return [.json(event.body)]
         }
         var payloads: [TemporalPayload] = []
         payloads.reserveCapacity(params.count)
