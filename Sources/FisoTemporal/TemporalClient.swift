@@ -119,7 +119,12 @@ public final class TemporalClient: Sendable {
     /// Checks the configuration (TLS files are read now) and connects lazily.
     public init(connection: TemporalConnection) throws(TemporalConfigurationError) {
         self.connection = connection
-        let security = try connection.tls?.transportSecurity() ?? .plaintext
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        do {
+            security = try connection.tls?.transportSecurity() ?? .plaintext
+        } catch {
+            throw TemporalConfigurationError(error.message)
+        }
         let serverName = connection.tls?.serverName
         let transport: HTTP2ClientTransport.Posix
         do {

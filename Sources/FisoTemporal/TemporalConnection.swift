@@ -10,14 +10,14 @@ public struct TemporalConnection: Sendable {
     /// The namespace every call works in.
     public var namespace: String
     /// TLS; nil connects in plaintext HTTP/2.
-    public var tls: TemporalTLS?
+    public var tls: GRPCClientTLS?
     /// Sends `authorization: Bearer …` with every call; nil sends none.
     public var credentials: (any TemporalCredentials)?
     /// Who the calls say they come from (Temporal records it in the workflow history).
     public var identity: String
 
     public init(
-        target: HostPort, namespace: String = "default", tls: TemporalTLS? = nil,
+        target: HostPort, namespace: String = "default", tls: GRPCClientTLS? = nil,
         credentials: (any TemporalCredentials)? = nil, identity: String = TemporalConnection.defaultIdentity
     ) {
         self.target = target
@@ -29,57 +29,6 @@ public struct TemporalConnection: Sendable {
 
     /// `fiso-flow@<host name>`, like the SDKs' `pid@host`.
     public static var defaultIdentity: String { "fiso-flow@\(ProcessInfo.processInfo.hostName)" }
-}
-
-/// Client TLS for the frontend: whom to trust, an optional client certificate (mTLS), and whether
-/// to verify the server at all.
-public struct TemporalTLS: Sendable, Equatable {
-    /// CA certificates (PEM) to trust; nil trusts the system's roots.
-    public var caFile: String?
-    /// A client certificate (PEM) for mutual TLS, with ``keyFile``.
-    public var certificateFile: String?
-    public var keyFile: String?
-    /// Accept any server certificate (development only).
-    public var skipVerify: Bool
-    /// The name to send (SNI, `:authority`) and verify instead of the target's host.
-    public var serverName: String?
-
-    public init(
-        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, skipVerify: Bool = false,
-        serverName: String? = nil
-    ) {
-        self.caFile = caFile
-        self.certificateFile = certificateFile
-        self.keyFile = keyFile
-        self.skipVerify = skipVerify
-        self.serverName = serverName
-    }
-
-    func transportSecurity() throws(TemporalConfigurationError) -> HTTP2ClientTransport.Posix.TransportSecurity {
-        if (certificateFile == nil) != (keyFile == nil) {
-            throw TemporalConfigurationError("a TLS client certificate needs both certFile and keyFile")
-        }
-        var tls = HTTP2ClientTransport.Posix.TransportSecurity.TLS.defaults
-        if let caFile {
-            tls.trustRoots = .certificates([.bytes(try Self.read(caFile, what: "TLS CA"), format: .pem)])
-        }
-        if let certificateFile, let keyFile {
-            tls.certificateChain = [.bytes(try Self.read(certificateFile, what: "TLS certificate"), format: .pem)]
-            tls.privateKey = .bytes(try Self.read(keyFile, what: "TLS private key"), format: .pem)
-        }
-        if skipVerify { tls.serverCertificateVerification = .noVerification }
-        return .tls(tls)
-    }
-
-    private static func read(_ path: String, what: String) throws(TemporalConfigurationError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TemporalConfigurationError("cannot read the \(what) file \(path)")
-        }
-        guard String(decoding: data, as: UTF8.self).contains("-----BEGIN ") else {
-            throw TemporalConfigurationError("the \(what) file \(path) is not PEM")
-        }
-        return [UInt8](data)
-    }
 }
 
 /// Supplies the bearer token (API key, OIDC access token …) for a call. Called before every

@@ -53,10 +53,14 @@ public struct HeaderPolicy: Sendable, Equatable {
     }
 
     /// The fields of `fields` this policy admits, repeated names (in any case) joined with ", "
-    /// under the first spelling.
-    func headers(from fields: some Sequence<(name: String, value: String)>) -> EventHeaders {
+    /// under the first spelling. Fields named with `bindingPrefix` (a CloudEvents binding's `ce-` or
+    /// `ce_`) pass unfiltered: the event decoder reads them as attributes and then consumes them.
+    func headers(
+        from fields: some Sequence<(name: String, value: String)>, keepingPrefixed bindingPrefix: String? = nil
+    ) -> EventHeaders {
         var admitted: [(name: String, value: String)] = []
-        for (name, value) in fields where admits(name) {
+        for (name, value) in fields
+        where admits(name) || bindingPrefix.map({ name.lowercased().hasPrefix($0) }) == true {
             if let index = admitted.firstIndex(where: { $0.name.caseInsensitiveEquals(name) }) {
                 admitted[index].value += ", " + value
             } else {

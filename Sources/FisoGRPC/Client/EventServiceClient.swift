@@ -35,17 +35,22 @@ public struct GRPCClientTLS: Sendable, Equatable {
     /// The server name to send (SNI, `:authority`) and to verify the certificate against, instead
     /// of the target's host.
     public var serverName: String?
+    /// Accept any server certificate (development only).
+    public var skipVerify: Bool
 
     public init(
-        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil,
+        skipVerify: Bool = false
     ) {
         self.caFile = caFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.serverName = serverName
+        self.skipVerify = skipVerify
     }
 
-    func transportSecurity() throws(GRPCConfigurationError) -> HTTP2ClientTransport.Posix.TransportSecurity {
+    /// The transport's TLS settings; reads (and checks) the PEM files now.
+    package func transportSecurity() throws(GRPCConfigurationError) -> HTTP2ClientTransport.Posix.TransportSecurity {
         if (certificateFile == nil) != (keyFile == nil) {
             throw GRPCConfigurationError("a TLS client certificate needs both certFile and keyFile")
         }
@@ -57,6 +62,7 @@ public struct GRPCClientTLS: Sendable, Equatable {
             tls.certificateChain = [.bytes(try PEMFile.read(certificateFile, what: "TLS certificate"), format: .pem)]
             tls.privateKey = .bytes(try PEMFile.read(keyFile, what: "TLS private key"), format: .pem)
         }
+        if skipVerify { tls.serverCertificateVerification = .noVerification }
         return .tls(tls)
     }
 }

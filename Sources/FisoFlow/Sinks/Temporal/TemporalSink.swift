@@ -91,9 +91,9 @@ struct TemporalSink: EventSink {
         } catch {
             throw FlowFactory.BuildError(description: "sink.config.hostPort: \(error.message)")
         }
-        var tls: TemporalTLS?
+        var tls: GRPCClientTLS?
         if settings.usesTLS {
-            tls = TemporalTLS(
+            tls = GRPCClientTLS(
                 caFile: settings.tls.caFile, certificateFile: settings.tls.certificateFile,
                 keyFile: settings.tls.keyFile, skipVerify: settings.tls.skipVerify)
         }

@@ -133,10 +133,8 @@ struct GRPCSource: EventSource {
     static func handle(
         _ incoming: IncomingEvent, pipeline: Pipeline, flowName: String, headerPolicy: HeaderPolicy = .standard
     ) async -> EventAck {
-        // CloudEvents binary-mode attributes (`ce-*` metadata) are read before the policy filters the rest.
-        let prefix = EventDecoder.Binding.http.headerPrefix
-        var headers = headerPolicy.headers(from: incoming.headers.filter { !$0.name.lowercased().hasPrefix(prefix) })
-        for (name, value) in incoming.headers where name.lowercased().hasPrefix(prefix) { headers[name] = value }
+        let headers = headerPolicy.headers(
+            from: incoming.headers, keepingPrefixed: EventDecoder.Binding.http.headerPrefix)
         let event: Event
         switch EventDecoder.event(
             from: incoming.payload, named: "payload", contentType: incoming.contentType, headers: headers,

@@ -121,23 +121,17 @@ struct HTTPIngressResponder: HTTPResponder {
             pipeline.recordRejected()
             return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
         }
-        // CloudEvents binary-mode attributes (`ce-*`) are read before the policy filters the rest.
-        let received = EventHeaders(request.headers.map { ($0.name.rawName, $0.value) })
         let headers = route.headerPolicy.headers(
-            from: request.headers.lazy.map { (name: $0.name.rawName, value: $0.value) }
-                .filter { !$0.name.lowercased().hasPrefix(EventDecoder.Binding.http.headerPrefix) }
+            from: request.headers.lazy.map { (name: $0.name.rawName, value: $0.value) },
+            keepingPrefixed: EventDecoder.Binding.http.headerPrefix
         )
         let contentType = request.headers[.contentType]
         if let contentType, CloudEvent.mediaType(contentType) == CloudEvent.batchContentType {
             return await Self.respondToBatch(body, headers: headers, route: route, path: path)
         }
-        var decodingHeaders = headers
-        for (name, value) in received where name.lowercased().hasPrefix(EventDecoder.Binding.http.headerPrefix) {
-            decodingHeaders[name] = value
-        }
         let event: Event
         switch EventDecoder.event(
-            from: body.readableBytesView, named: "request body", contentType: contentType, headers: decodingHeaders,
+            from: body.readableBytesView, named: "request body", contentType: contentType, headers: headers,
             binding: .http, flow: route.flowName, origin: [("http.path", path)]
         ) {
         case .success(let decoded): event = decoded

@@ -30,16 +30,13 @@ enum KafkaEventDecoder {
         from message: KafkaMessage, flow: String, headerPolicy: HeaderPolicy = .standard
     ) -> Result<Event, EventDecoder.Failure> {
         let prefix = EventDecoder.Binding.kafka.headerPrefix
-        var received = EventHeaders()
-        for header in message.headers {
-            guard let text = header.text else { continue }
-            received[header.name] = received[header.name].map { $0 + ", " + text } ?? text
-        }
-        var headers = headerPolicy.headers(from: received.filter { !$0.name.lowercased().hasPrefix(prefix) })
+        let headers = headerPolicy.headers(
+            from: message.headers.lazy.compactMap { header in header.text.map { (name: header.name, value: $0) } },
+            keepingPrefixed: prefix)
         var headerMap = JSONObject()
-        for (name, value) in headers { headerMap[name] = .string(value) }
-        // CloudEvents binary-mode attributes are read, then consumed, by the decoder.
-        for (name, value) in received where name.lowercased().hasPrefix(prefix) { headers[name] = value }
+        // The binding's headers are attributes, consumed by the decoder: not for `kafka.headers`.
+        for (name, value) in headers where !name.lowercased().hasPrefix(prefix) { headerMap[name] = .string(value) }
+        let contentType = message.headers.first { $0.name.caseInsensitiveEquals("content-type") }?.text
         let key = message.key.map { String(decoding: $0, as: UTF8.self) }
         var origin: [(key: String, value: String)] = [
             (KafkaOrigin.topic, message.topic), (KafkaOrigin.partition, String(message.partition)),
@@ -64,7 +61,7 @@ enum KafkaEventDecoder {
             ])
         ]
         return EventDecoder.event(
-            from: message.value, named: "record value", contentType: received["content-type"], headers: headers,
+            from: message.value, named: "record value", contentType: contentType, headers: headers,
             binding: .kafka, flow: flow, origin: origin, variables: variables, rawPayload: message.value ?? []
         )
     }
