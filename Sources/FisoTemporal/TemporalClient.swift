@@ -119,26 +119,15 @@ public final class TemporalClient: Sendable {
     /// Checks the configuration (TLS files are read now) and connects lazily.
     public init(connection: TemporalConnection) throws(TemporalConfigurationError) {
         self.connection = connection
-        let security: HTTP2ClientTransport.Posix.TransportSecurity
-        do {
-            security = try connection.tls?.transportSecurity() ?? .plaintext
-        } catch {
-            throw TemporalConfigurationError(error.message)
-        }
-        let serverName = connection.tls?.serverName
         let transport: HTTP2ClientTransport.Posix
         do {
-            transport = try HTTP2ClientTransport.Posix(
-                target: connection.target.temporalClientTarget, transportSecurity: security,
-                config: .defaults { config in
-                    if let serverName { config.http2.authority = serverName }
-                    // Fail calls fast while the frontend is down; the caller's retries wait instead.
-                    config.backoff.initial = .milliseconds(100)
-                    config.backoff.max = .seconds(2)
-                }
-            )
+            transport = try .fisoClient(target: connection.target, tls: connection.tls) { config in
+                // Fail calls fast while the frontend is down; the caller's retries wait instead.
+                config.backoff.initial = .milliseconds(100)
+                config.backoff.max = .seconds(2)
+            }
         } catch {
-            throw TemporalConfigurationError("cannot set up a gRPC client for \(connection.target): \(error)")
+            throw TemporalConfigurationError(error.message)
         }
         let grpcClient = GRPCClient(transport: transport)
         self.grpcClient = grpcClient
@@ -237,7 +226,7 @@ public final class TemporalClient: Sendable {
         do {
             return try await body(metadata, options)
         } catch let error as RPCError {
-            var message = "\(method) to \(target) failed: \(error.code)"
+            var message = "\(method) to \(target) failed: \(error.code.canonicalName)"
             if !error.message.isEmpty { message += ": \(error.message)" }
             if let cause = error.cause { message += " (\(cause))" }
             throw TemporalCallError(code: error.code, message: message)

@@ -79,15 +79,3 @@ public struct TemporalConfigurationError: Error, Sendable, CustomStringConvertib
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
-
-extension HostPort {
-    /// What the transport connects to: IP literals directly, names through DNS.
-    var temporalClientTarget: any ResolvableTarget {
-        let isIPv4 =
-            host.split(separator: ".", omittingEmptySubsequences: false).count == 4
-            && host.allSatisfy { $0 == "." || ($0.isASCII && $0.isNumber) }
-        if isIPv4 { return ResolvableTargets.IPv4(addresses: [.init(host: host, port: port)]) }
-        if host.contains(":") { return ResolvableTargets.IPv6(addresses: [.init(host: host, port: port)]) }
-        return ResolvableTargets.DNS(host: host.isEmpty ? "127.0.0.1" : host, port: port)
-    }
-}

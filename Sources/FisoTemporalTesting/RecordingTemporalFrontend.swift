@@ -3,9 +3,9 @@ import FisoTemporal
 import GRPCCore
 import NIOConcurrencyHelpers
 
-/// A fake Temporal frontend on a free 127.0.0.1 port that records what clients send — the method
-/// and the call's metadata (`authorization` …) — and answers every call with success, or with
-/// the status ``failNext(_:times:)`` asks for. For tests of what the real server does not show
+/// A fake Temporal frontend on a free 127.0.0.1 port that records what clients send — the method,
+/// the call's metadata (`authorization` …) and request id — and answers every call with success,
+/// or with the status ``failNext(_:times:)`` asks for; optionally over TLS or mutual TLS. For tests of what the real server does not show
 /// (headers) and of failures it cannot easily be made to produce.
 public final class RecordingTemporalFrontend: Sendable {
     /// One call as it arrived.
@@ -13,6 +13,8 @@ public final class RecordingTemporalFrontend: Sendable {
         public var method: String
         /// Metadata as (lower-cased key, value) pairs, in order.
         public var metadata: [(key: String, value: String)]
+        /// The request id of a start or signal; empty for the other calls.
+        public var requestID: String
 
         public func value(_ key: String) -> String? { metadata.first { $0.key == key }?.value }
     }
@@ -29,11 +31,12 @@ public final class RecordingTemporalFrontend: Sendable {
         self.port = port
     }
 
-    /// Binds a free port and serves until ``stop()``.
-    public static func start() async throws -> RecordingTemporalFrontend {
+    /// Binds a free port and serves until ``stop()``; with `tls`, serves TLS only (mutual TLS when
+    /// it names a client CA).
+    public static func start(tls: GRPCServerTLS? = nil) async throws -> RecordingTemporalFrontend {
         let service = Service()
         let runner = GRPCServerRunner(
-            configuration: GRPCServerConfiguration(address: HostPort(host: "127.0.0.1", port: 0)),
+            configuration: GRPCServerConfiguration(address: HostPort(host: "127.0.0.1", port: 0), tls: tls),
             services: [service]
         )
         let serving = Task { _ = try? await runner.run() }
@@ -41,7 +44,7 @@ public final class RecordingTemporalFrontend: Sendable {
         return RecordingTemporalFrontend(service: service, runner: runner, serving: serving, port: port)
     }
 
-    /// A connection to this frontend (plaintext, namespace `default`).
+    /// A connection to this frontend (plaintext, namespace `default`; set `tls` for a TLS frontend).
     public var connection: TemporalConnection {
         TemporalConnection(target: HostPort(host: "127.0.0.1", port: port))
     }
@@ -69,13 +72,13 @@ public final class RecordingTemporalFrontend: Sendable {
         }
         let state = NIOLockedValueBox(State())
 
-        private func record(_ method: String, _ metadata: Metadata, mayFail: Bool) throws {
+        private func record(_ method: String, _ metadata: Metadata, requestID: String = "", mayFail: Bool) throws {
             let pairs = metadata.compactMap { entry -> (key: String, value: String)? in
                 guard case .string(let value) = entry.value else { return nil }
                 return (entry.key.lowercased(), value)
             }
             let failure = state.withLockedValue { state -> RPCError.Code? in
-                state.calls.append(Call(method: method, metadata: pairs))
+                state.calls.append(Call(method: method, metadata: pairs, requestID: requestID))
                 return mayFail && !state.failures.isEmpty ? state.failures.removeFirst() : nil
             }
             if let failure { throw RPCError(code: failure, message: "injected by RecordingTemporalFrontend") }
@@ -94,7 +97,8 @@ public final class RecordingTemporalFrontend: Sendable {
             request: ServerRequest<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>,
             context: ServerContext
         ) async throws -> ServerResponse<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse> {
-            try record("StartWorkflowExecution", request.metadata, mayFail: true)
+            try record(
+                "StartWorkflowExecution", request.metadata, requestID: request.message.requestID, mayFail: true)
             var response = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
             response.runID = "run-" + request.message.requestID
             response.started = true
@@ -105,7 +109,8 @@ public final class RecordingTemporalFrontend: Sendable {
             request: ServerRequest<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>,
             context: ServerContext
         ) async throws -> ServerResponse<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse> {
-            try record("SignalWorkflowExecution", request.metadata, mayFail: true)
+            try record(
+                "SignalWorkflowExecution", request.metadata, requestID: request.message.requestID, mayFail: true)
             return ServerResponse(message: .init())
         }
 

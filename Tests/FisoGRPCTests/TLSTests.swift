@@ -1,37 +1,8 @@
 import FisoGRPC
+import FisoProcessTesting
 import Foundation
 import GRPCCore
 import Testing
-
-/// A self-signed certificate for the name `localhost` (and no IP address), made with openssl for one
-/// test.
-struct SelfSignedCertificate {
-    let directory: URL
-    var certificateFile: String { directory.appendingPathComponent("cert.pem").path }
-    var keyFile: String { directory.appendingPathComponent("key.pem").path }
-
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fiso-grpc-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", directory.appendingPathComponent("key.pem").path,
-            "-out", directory.appendingPathComponent("cert.pem").path,
-            "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw GRPCConfigurationError("openssl failed with status \(process.terminationStatus)")
-        }
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: directory) }
-}
 
 @Suite("TLS")
 struct TLSTests {

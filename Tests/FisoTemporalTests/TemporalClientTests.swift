@@ -92,6 +92,39 @@ struct TemporalClientTests {
         await server.stop()
     }
 
+    @Test("sustained load keeps one connection: the server's PINGs do not trip swift-nio-http2's flood limit")
+    func sustainedLoad() async throws {
+        let server = try await TemporalDevServer.start()
+        let client = try TemporalClient(connection: server.connection)
+        // grpc-go sends about one PING per call; without HTTP2PingResponder the connection was
+        // closed after every ~200 and all calls in flight failed with UNAVAILABLE.
+        let workers = 8
+        let callsPerWorker = 75
+        let failures = await withTaskGroup(of: [String].self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var failures: [String] = []
+                    for call in 0..<callsPerWorker {
+                        let start = WorkflowStart(
+                            workflowID: "load-\(worker)-\(call)", workflowType: "Load", taskQueue: "load",
+                            input: [Self.json(#"{"n":\#(call)}"#)], requestID: "load-\(worker)-\(call)")
+                        do {
+                            _ = try await client.startWorkflow(start, timeout: .seconds(10))
+                        } catch {
+                            failures.append("\(error)")
+                        }
+                    }
+                    return failures
+                }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(
+            failures.isEmpty, "\(failures.count) of \(workers * callsPerWorker) calls failed: \(failures.prefix(3))")
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test("an unreachable frontend is UNAVAILABLE, which is retryable")
     func unreachable() async throws {
         let port = try TemporalDevServer.freePort()

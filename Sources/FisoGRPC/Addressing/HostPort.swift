@@ -59,6 +59,7 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
     /// What a client connects to: IP literals directly, names through DNS.
     func clientTarget() -> any ResolvableTarget {
+        if host.isEmpty { return ResolvableTargets.IPv4(addresses: [.init(host: "127.0.0.1", port: port)]) }
         if Self.isIPv4Literal(host) { return ResolvableTargets.IPv4(addresses: [.init(host: host, port: port)]) }
         if host.contains(":") { return ResolvableTargets.IPv6(addresses: [.init(host: host, port: port)]) }
         return ResolvableTargets.DNS(host: host, port: port)

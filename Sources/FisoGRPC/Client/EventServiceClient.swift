@@ -101,7 +101,7 @@ public struct EventDeliveryFailure: Error, Sendable, CustomStringConvertible {
     init(rpcError: RPCError, target: HostPort) {
         rpcCode = rpcError.code
         ack = nil
-        var message = "gRPC call to \(target) failed: \(rpcError.code)"
+        var message = "gRPC call to \(target) failed: \(rpcError.code.canonicalName)"
         if !rpcError.message.isEmpty { message += ": \(rpcError.message)" }
         if let cause = rpcError.cause { message += " (\(GRPCServerRunner.describe(cause)))" }
         self.message = message
@@ -133,21 +133,8 @@ public final class EventServiceClient: Sendable {
     /// Checks the configuration (TLS files are read now) and starts connecting lazily.
     public init(configuration: EventClientConfiguration) throws(GRPCConfigurationError) {
         self.configuration = configuration
-        let security = try configuration.tls?.transportSecurity() ?? .plaintext
-        let serverName = configuration.tls?.serverName
-        let transport: HTTP2ClientTransport.Posix
-        do {
-            transport = try HTTP2ClientTransport.Posix(
-                target: configuration.target.clientTarget(), transportSecurity: security,
-                config: .defaults { config in
-                    if let serverName { config.http2.authority = serverName }
-                }
-            )
-        } catch {
-            throw GRPCConfigurationError(
-                "cannot set up a gRPC client for \(configuration.target): \(GRPCServerRunner.describe(error))"
-            )
-        }
+        let transport = try HTTP2ClientTransport.Posix.fisoClient(
+            target: configuration.target, tls: configuration.tls)
         let grpcClient = GRPCClient(transport: transport)
         self.grpcClient = grpcClient
         service = Fiso_Flow_V1_EventService.Client(wrapping: grpcClient)

@@ -7,7 +7,7 @@ import Foundation
 import Testing
 
 /// A flow with an HTTP source on a free port and a temporal sink; `sink` lines go under `config:`.
-private func temporalFlow(name: String, hostPort: String, sink: [String], extra: String = "") -> String {
+func temporalFlow(name: String, hostPort: String, sink: [String], extra: String = "") -> String {
     var lines = [
         "name: \(name)", "source:", "  type: http", "  config:", "    listenAddr: \"127.0.0.1:0\"", "    path: /in",
         "sink:", "  type: temporal", "  config:", "    hostPort: \"\(hostPort)\"",
@@ -192,29 +192,6 @@ struct TemporalFlowTests {
             #expect((server.metric("fiso_flow_sink_retries_total{flow=\"down\"}") ?? 0) >= 1)
             await second.stop()
         }
-    }
-
-    @Test("an API key goes as authorization: Bearer")
-    func apiKey() async throws {
-        let frontend = try await RecordingTemporalFrontend.start()
-        let directory = try TemporaryDirectory()
-        try directory.write(
-            "f.yaml",
-            temporalFlow(
-                name: "auth", hostPort: frontend.address,
-                sink: ["taskQueue: q", "workflowType: W", "tls: {disabled: true}", "auth: {apiKey: test-key-1}"]))
-        do {
-            try await withRunningServer(directory: directory.path) { server in
-                let response = try await server.post("/in", #"{"n":1}"#)
-                #expect((200..<300).contains(response.status), "\(response.body)")
-            }
-            let start = try #require(frontend.calls.first { $0.method == "StartWorkflowExecution" })
-            #expect(start.value("authorization") == "Bearer test-key-1")
-            #expect(frontend.calls.allSatisfy { $0.value("authorization") == "Bearer test-key-1" })
-        } catch {
-            Issue.record("\(error)")
-        }
-        await frontend.stop()
     }
 }
 
