@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark of `fiso-bench` (http, cel, wasm, grpc, kafka) and writes a Markdown
+# Runs every benchmark of `fiso-bench` (http, cel, wasm, grpc, kafka, temporal) and writes a Markdown
 # report with PNG charts (ratios to each baseline, latency percentiles, throughput per contender):
 #
 #   scripts/bench-report.sh                 release build of fiso-bench, full runs (tens of minutes)
@@ -11,14 +11,15 @@
 # Output: DIR/report.md, DIR/*.png, DIR/raw/<benchmark>.txt (each benchmark's own output), DIR/meta.txt.
 # A benchmark that fails is reported as failed with its output; the others still run.
 # Installs what it needs (idempotently): the build and test packages (scripts/setup.sh test), the
-# Kafka test broker (scripts/kafka/setup.sh) and matplotlib (pip).
+# Kafka test broker (scripts/kafka/setup.sh), nginx and wrk (the HTTP baseline and its load, Debian's
+# nginx-light and wrk; benchmarks only, the tests do not need them) and matplotlib (pip).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 binary=""
 out=""
 quick=false
-only="http,cel,wasm,grpc,kafka"
+only="http,cel,wasm,grpc,kafka,temporal"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --binary) binary="$2"; shift 2 ;;
@@ -33,6 +34,16 @@ log() { printf 'bench-report: %s\n' "$*" >&2; }
 
 scripts/setup.sh test
 eval "$(scripts/kafka/setup.sh)"
+missing=()
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+command -v wrk >/dev/null || missing+=(wrk)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing ${missing[*]} with apt"
+    as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -qq >&2
+    # Debian starts the nginx service on install where it can; the benchmark runs its own.
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >&2
+fi
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
     log "installing matplotlib with pip"
     python3 -m pip install -q matplotlib >&2
@@ -62,6 +73,7 @@ arguments_for() {  # the options of one benchmark in quick mode (defaults otherw
         wasm) echo "--calls 20 --modules c,zig --warmup 1 --rounds 1" ;;
         grpc) echo "--events 2000 --rounds 1" ;;
         kafka) echo "--events 3000 --rounds 1" ;;
+        temporal) echo "--duration 1 --warmup 0.5 --rounds 1" ;;
     esac
 }
 

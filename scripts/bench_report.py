@@ -24,13 +24,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["http", "cel", "wasm", "grpc", "kafka"]
+ORDER = ["http", "cel", "wasm", "grpc", "kafka", "temporal"]
 TITLES = {
-    "http": "HTTP → pipeline → HTTP vs a bare proxy",
+    "http": "HTTP → 6-field CEL → HTTP vs nginx proxy_pass under wrk (or a bare proxy without nginx)",
     "cel": "CEL transform: decode + 6 fields + encode vs decode + encode",
     "wasm": "WASM interceptor per call: WasmKit vs Wasmtime (Python binding)",
     "grpc": "gRPC streaming → pipeline → HTTP vs a bare gRPC echo",
     "kafka": "Kafka → CEL → Kafka vs a raw consume-produce loop",
+    "temporal": "HTTP → pipeline → Temporal workflow starts vs a plain grpc-swift client",
 }
 NUMBER = re.compile(r"^-?\d+(\.\d+)?%?$")
 PAIR = re.compile(r"(\w+)=(\S+)")
@@ -119,6 +120,24 @@ def parse_cel(lines):
     return None
 
 
+GOAL_LINE = re.compile(r"^(?P<label>[^\n]*?)(?P<value>-?\d+(?:\.\d+)?)\s*(?:ms|x|%)?\s*\(goal (?P<op>[≥≤]) (?P<goal>[\d.]+)[^)]*\)")
+
+
+def goal_lines(text):
+    """Every printed goal: (label, value, op, goal, met) for lines such as
+    `throughput ratio (pipeline / nginx): 0.412  (goal ≥ 0.40)`."""
+    found = []
+    for line in text.splitlines():
+        match = GOAL_LINE.search(line.strip())
+        if not match:
+            continue
+        value, goal = float(match.group("value")), float(match.group("goal"))
+        met = value >= goal if match.group("op") == "≥" else value <= goal
+        label = match.group("label").strip().rstrip(":=").strip()
+        found.append((label, value, match.group("op"), goal, met))
+    return found
+
+
 def goal_from_text(text, key):
     match = re.search(key + r"[^\n]*?\(goal ≥ ([\d.]+)\)", text)
     return float(match.group(1)) if match else None
@@ -135,7 +154,10 @@ def headline(name, text, summary):
         return None
     ratio = number(summary["ratio"])
     goal = number(summary["goal"]) if "goal" in summary else goal_from_text(text, "throughput ratio")
-    label = {"http": "HTTP throughput", "grpc": "gRPC throughput", "kafka": "Kafka throughput"}.get(name, name)
+    label = {
+        "http": "HTTP throughput", "grpc": "gRPC throughput", "kafka": "Kafka throughput",
+        "temporal": "Temporal starts",
+    }.get(name, name)
     return (label + " vs baseline", ratio, goal, True)
 
 
@@ -219,6 +241,7 @@ def main():
     summary_rows = []
     ratios = []
     sections = []
+    goals = []
     for name in names:
         text = (raw / f"{name}.txt").read_text(errors="replace")
         lines = text.splitlines()
@@ -226,6 +249,7 @@ def main():
         status = int(status_match.group(1)) if status_match else None
         seconds = status_match.group(2) if status_match else "?"
         summary = parse_summary([line for line in lines if not line.startswith("exit_status=")])
+        goals += [(name,) + goal for goal in goal_lines(text)]
         tables = parse_tables(lines)
         section = [f"## {name}: {TITLES.get(name, name)}", ""]
         result = headline(name, text, summary)
@@ -270,6 +294,12 @@ def main():
     report += ["| benchmark | run | seconds | headline ratio | goal |", "|---|---|---|---|---|"]
     report += [f"| {n} | {s} | {t} | {r} | {g} |" for n, s, t, r, g in summary_rows]
     report.append("")
+    if goals:
+        report += ["## Goals", "", "Every line a benchmark printed with a goal, and whether this run met it.", ""]
+        report += ["| benchmark | measure | value | goal | met |", "|---|---|---|---|---|"]
+        report += [f"| {n} | {label} | {value:g} | {op} {goal:g} | {'yes' if met else '**no**'} |"
+                   for n, label, value, op, goal, met in goals]
+        report.append("")
     if ratios:
         ratio_chart(results / "ratios.png", ratios)
         report += ["![Ratios against the baselines](ratios.png)", ""]

@@ -9,6 +9,7 @@ struct FisoBench: AsyncParsableCommand {
         abstract: "Benchmarks for Fiso-Flow; each reports a ratio against a baseline measured in the same run.",
         subcommands: [
             HTTPBenchmark.self, CELBenchmark.self, WasmBenchmark.self, GRPCBenchmark.self, KafkaBenchmark.self,
+            TemporalBenchmark.self,
         ]
     )
 }

@@ -221,9 +221,16 @@ public enum LocalMachine {
             let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if finder.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        for directory in (environment["PATH"] ?? "").split(separator: ":") {
-            let path = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        return onPath(name)
+    }
+
+    /// `name` in a directory of `PATH` (or `/usr/sbin`, `/sbin`, where Debian puts daemons such as
+    /// nginx); nil when none has it.
+    public static func onPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
     }

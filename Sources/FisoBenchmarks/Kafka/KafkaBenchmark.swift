@@ -18,16 +18,18 @@ struct KafkaBenchmark: AsyncParsableCommand {
         discussion: """
             Starts a memory-only tansu broker on a free port (or uses --brokers), fills an input topic with \
             --events JSON records (key and one header each), then copies them to a fresh output topic, \
-            alternating: (1) the baseline, a loop that polls a librdkafka consumer and produces every record \
-            with rd_kafka_produceva (headers and key passed on, offsets committed asynchronously every 1000 \
-            records, at most --max-in-flight × --partitions records unacknowledged, as the flow); (2) the fiso-flow runtime in this process with a kafka source, a 6-field CEL transform \
+            alternating: (1) a raw loop that polls a librdkafka consumer and produces every record with \
+            rd_kafka_produceva (headers and key passed on, offsets committed asynchronously every 1000 records), \
+            run twice: without a bound on unacknowledged records (the baseline) and with at most --max-in-flight × \
+            --partitions, as the flow; (2) the fiso-flow runtime in this process with a kafka source, a 6-field CEL transform \
             and a kafka sink (CloudEvents JSON records, key from CEL, default commit policy sink_or_dlq). Both \
             use a new consumer group with startOffset earliest, acks=all, an idempotent producer and \
             linger.ms=5. The rate of a run is its record count divided by the time from the first output record's \
             producer timestamp to the moment the last record was acknowledged (the raw loop's delivery \
             callback; the flow's events_total metric reaching the count), so group joins and start-up are not \
-            counted; every run is checked to have written each record. The best round of each is reported; a raw loop without \
-            the in-flight bound is reported for information. Needs the librdkafka of \
+            counted; every run is checked to have written each record. The best round of each is reported. The \
+            headline baseline is the raw loop without an in-flight bound (the machine's limit); the loop bounded \
+            like the flow is reported beside it. Needs the librdkafka of \
             scripts/kafka/setup.sh: run through scripts/kafka/run.sh.
             """
     )
@@ -101,19 +103,19 @@ struct KafkaBenchmark: AsyncParsableCommand {
         }
         let raw = best["raw"] ?? 0
         let flow = best["flow"] ?? 0
-        print("")
-        print("contender                          records/s   vs baseline")
-        print("raw librdkafka loop (baseline)  \(pad(Int(raw), 12))        1.000")
-        print(
-            "fiso-flow kafka→cel→kafka       \(pad(Int(flow), 12))        \(String(format: "%.3f", raw > 0 ? flow / raw : 0))"
-        )
         let unbounded = best["unbounded"] ?? 0
+        func ratio(_ value: Double, _ base: Double) -> String { String(format: "%.3f", base > 0 ? value / base : 0) }
+        // The headline compares with the raw loop at its best (no in-flight bound): what the machine
+        // and broker can do. The bounded loop shows how much of the gap the bound itself explains.
+        print("")
+        print("contender                              records/s   vs baseline")
+        print("raw librdkafka loop (baseline)      \(pad(Int(unbounded), 12))        1.000")
+        print("fiso-flow kafka→cel→kafka           \(pad(Int(flow), 12))        \(ratio(flow, unbounded))")
+        print("raw loop, bounded like the flow     \(pad(Int(raw), 12))        \(ratio(raw, unbounded))")
+        print("throughput ratio (flow / raw loop): \(ratio(flow, unbounded))  (goal ≥ 0.35)")
         print(
-            "raw loop, no in-flight bound    \(pad(Int(unbounded), 12))        \(String(format: "%.3f", raw > 0 ? unbounded / raw : 0))"
-        )
-        print(
-            "baseline_records_per_s=\(Int(raw)) flow_records_per_s=\(Int(flow)) ratio=\(String(format: "%.3f", raw > 0 ? flow / raw : 0)) goal=0.5 "
-                + "unbounded_raw_records_per_s=\(Int(unbounded)) ratio_to_unbounded=\(String(format: "%.3f", unbounded > 0 ? flow / unbounded : 0))"
+            "baseline_records_per_s=\(Int(unbounded)) flow_records_per_s=\(Int(flow)) ratio=\(ratio(flow, unbounded)) goal=0.35 "
+                + "bounded_raw_records_per_s=\(Int(raw)) ratio_to_bounded=\(ratio(flow, raw))"
         )
     }
 

@@ -23,31 +23,51 @@ public struct HTTPLoadGenerator: Sendable {
 
     /// Sends load to `url` for `duration` (after `warmup`, whose requests are not counted).
     public func run(url: String, warmup: Duration, duration: Duration) async -> Result {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let client = client
+        return await ClosedLoopLoad.run(concurrency: concurrency, warmup: warmup, duration: duration) {
+            [request] in
+            do {
+                let response = try await client.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                return (200..<300).contains(Int(response.status.code))
+            } catch {
+                return false
+            }
+        }
+    }
+
+    /// An HTTP client sized for `concurrency` connections to one host.
+    public static func makeClient(concurrency: Int) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+}
+
+/// Closed-loop load of any kind: `concurrency` workers each make a call, wait for its outcome and
+/// make the next, for `warmup` (not counted) and then `duration`. Records the latency of every call
+/// that succeeded within the measured window.
+enum ClosedLoopLoad {
+    static func run(
+        concurrency: Int, warmup: Duration, duration: Duration, call: @escaping @Sendable () async -> Bool
+    ) async -> HTTPLoadGenerator.Result {
         let warmupEnd = ContinuousClock.now + warmup
         let end = warmupEnd + duration
-        let body = ByteBuffer(bytes: self.body)
-        let client = client
         let perWorker = await withTaskGroup(of: ([Int64], Int).self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
                     var samples: [Int64] = []
                     samples.reserveCapacity(1 << 14)
                     var failures = 0
-                    var request = HTTPClientRequest(url: url)
-                    request.method = .POST
-                    request.headers.add(name: "Content-Type", value: "application/json")
-                    request.body = .bytes(body)
                     while true {
                         let start = ContinuousClock.now
                         if start >= end { break }
-                        var succeeded = false
-                        do {
-                            let response = try await client.execute(request, timeout: .seconds(30))
-                            _ = try await response.body.collect(upTo: 1 << 20)
-                            succeeded = (200..<300).contains(Int(response.status.code))
-                        } catch {
-                            succeeded = false
-                        }
+                        let succeeded = await call()
                         let finish = ContinuousClock.now
                         guard start >= warmupEnd, finish <= end else { continue }
                         if succeeded {
@@ -64,17 +84,9 @@ public struct HTTPLoadGenerator: Sendable {
             for await result in group { all.append(result) }
             return all
         }
-        return Result(
+        return HTTPLoadGenerator.Result(
             statistics: LatencyStatistics(nanoseconds: perWorker.flatMap(\.0), elapsed: duration),
             failures: perWorker.map(\.1).reduce(0, +)
         )
-    }
-
-    /// An HTTP client sized for `concurrency` connections to one host.
-    public static func makeClient(concurrency: Int) -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }
