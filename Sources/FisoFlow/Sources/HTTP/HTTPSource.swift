@@ -92,12 +92,24 @@ struct HTTPSource: EventSource {
     }
 }
 
+/// A request's context on the ingress: Hummingbird's, plus the connection, which a request whose
+/// body is too large to even read past closes.
+struct IngressRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
 /// Turns HTTP requests into events for the flow registered on the request's path.
 struct HTTPIngressResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = IngressRequestContext
     let listener: HTTPListener
 
-    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+    func respond(to request: Request, context: IngressRequestContext) async throws -> Response {
         let path = request.uri.path
         guard let route = listener.route(for: path) else {
             return Self.errorResponse(FlowError(.notFound, "no flow is listening on path \(path)"))
@@ -110,16 +122,24 @@ struct HTTPIngressResponder: HTTPResponder {
             return response
         }
         let pipeline = route.pipeline
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
-            pipeline.recordRejected()
-            return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
-        }
         let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: route.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
+        let waitsForContinue = request.headers[.expect]?.lowercased() == "100-continue"
+        switch try await Self.collect(
+            request.body, limit: route.maxBodyBytes, declared: request.headers[.contentLength],
+            waitsForContinue: waitsForContinue)
+        {
+        case .complete(let collected): body = collected
+        case .tooLarge(let readToEnd):
             pipeline.recordRejected()
-            return Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
+            var response = Self.errorResponse(Self.tooLarge(route.maxBodyBytes))
+            response.headers[.connection] = "close"
+            if !readToEnd {
+                // The client is still sending more than we read: the connection cannot go on, and
+                // closing it ends the client's write at once instead of at its own timeout.
+                let channel = context.channel
+                channel.eventLoop.scheduleTask(in: .milliseconds(100)) { channel.close(promise: nil) }
+            }
+            return response
         }
         let headers = route.headerPolicy.headers(
             from: request.headers.lazy.map { (name: $0.name.rawName, value: $0.value) },
@@ -174,6 +194,46 @@ struct HTTPIngressResponder: HTTPResponder {
             }
         }
         return jsonResponse(status: allDelivered ? 200 : 207, ["results": .array(results)])
+    }
+
+    enum CollectedBody {
+        case complete(ByteBuffer)
+        /// `readToEnd`: the whole body was read (and dropped), so the answer can be read at once.
+        case tooLarge(readToEnd: Bool)
+    }
+
+    /// The most a too-large body is read (and dropped) for, so that a client which sends the whole
+    /// body before reading the answer — Python's urllib and requests, most SDKs, unlike curl with
+    /// `Expect: 100-continue` — finishes writing and sees the 413 instead of blocking until its
+    /// own timeout. Beyond it the connection is closed.
+    static let discardLimit = 64 << 20
+
+    /// The body, or `.tooLarge` once it (or its declared length) passes `limit`; the rest of a
+    /// too-large body is read and dropped up to ``discardLimit``, never kept. A client that waits
+    /// for `100 Continue` (curl) has sent nothing yet: it gets the 413 at once.
+    static func collect(
+        _ body: RequestBody, limit: Int, declared: String?, waitsForContinue: Bool
+    ) async throws -> CollectedBody {
+        let declaredLength = declared.flatMap { Int($0) }
+        var tooLarge = (declaredLength ?? 0) > limit
+        if tooLarge, waitsForContinue { return .tooLarge(readToEnd: true) }
+        if tooLarge, let declaredLength, declaredLength > discardLimit { return .tooLarge(readToEnd: false) }
+        var collected = ByteBuffer()
+        var received = 0
+        for try await chunk in body {
+            received += chunk.readableBytes
+            if !tooLarge, received > limit { tooLarge = true }
+            if tooLarge {
+                collected = ByteBuffer()
+                if received > discardLimit { return .tooLarge(readToEnd: false) }
+            } else if received == chunk.readableBytes {
+                collected = chunk  // the usual one-chunk body: no copy
+            } else {
+                var chunk = chunk
+                collected.writeBuffer(&chunk)
+            }
+        }
+        return tooLarge ? .tooLarge(readToEnd: true) : .complete(collected)
     }
 
     static func tooLarge(_ limit: Int) -> FlowError {
